@@ -1,0 +1,37 @@
+# The README's commands. Each target creates the virtual environment on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export DAGSTER_DISABLE_TELEMETRY := 1
+UI_PORT ?= 3000
+
+.PHONY: run test ui install clean
+
+# torch is named in the same pip command as the project so that pip takes the CPU wheel
+# pinned in pyproject.toml instead of letting sentence-transformers pull a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==2.13.0" -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp config/dagster.yaml $@
+
+run: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/gem-dagster run
+
+test: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT) -w workspace.yaml
+
+clean:
+	rm -rf .gem $(DAGSTER_HOME)

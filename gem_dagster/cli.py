@@ -1,0 +1,129 @@
+"""Command line: register shards and run the main job against the project's Dagster instance.
+
+    gem-dagster register-shards   add every shard file under the corpus root as a partition
+    gem-dagster run               register shards, ingest each one, build the corpus model
+    gem-dagster summary           print what the DuckDB catalog holds
+
+Runs go to the instance under DAGSTER_HOME, so they show up in the Dagster UI (`make ui`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from gem_dagster.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gem-dagster", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("register-shards", help="add shard files under the corpus root as partitions")
+    run = commands.add_parser("run", help="ingest every shard, then sample and embed the seed set")
+    run.add_argument(
+        "--shard",
+        action="append",
+        help="ingest only this shard key (repeatable); default: every shard under the corpus root",
+    )
+    commands.add_parser("summary", help="print document, reject and seed counts from DuckDB")
+    arguments = parser.parse_args(argv)
+
+    if arguments.command == "summary":
+        print_summary()
+        return 0
+
+    instance = _instance()
+    keys = register_shards(instance)
+    if arguments.command == "run":
+        return run_main_job(instance, arguments.shard or keys)
+    return 0
+
+
+def _instance():
+    from dagster import DagsterInstance
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise SystemExit(
+            "DAGSTER_HOME is not set: point it at an absolute folder for the Dagster instance "
+            "(make run sets it to .dagster_home in the project)"
+        )
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return DagsterInstance.get()
+
+
+def register_shards(instance) -> list[str]:
+    """Add every shard file under the corpus root as a `shards` partition; return all keys."""
+    from gem_dagster.corpus import list_shard_keys, unsupported_files
+    from gem_dagster.partitions import shard_partitions
+
+    root = get_settings().check_corpus_root()
+    keys = list_shard_keys(root)
+    for path in unsupported_files(root):
+        print(f"warning: skipping {path}: not a .jsonl, .jsonl.gz, .jsonl.zst or .parquet shard")
+    if not keys:
+        raise SystemExit(f"no shard files found under corpus root {root}")
+
+    known = set(instance.get_dynamic_partitions(shard_partitions.name))
+    new_keys = [key for key in keys if key not in known]
+    if new_keys:
+        instance.add_dynamic_partitions(shard_partitions.name, new_keys)
+    print(f"shards under {root}: {len(keys)} ({len(new_keys)} newly registered)")
+    return keys
+
+
+def run_main_job(instance, shard_keys: list[str]) -> int:
+    """Ingest each shard in its own run, then build the corpus model in one run."""
+    from gem_dagster.definitions import defs
+
+    started = time.perf_counter()
+    ingest = defs.resolve_job_def("ingest_shards")
+    for key in shard_keys:
+        result = ingest.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+        if not result.success:
+            print(f"error: ingesting shard {key!r} failed (run {result.run_id}); see `make ui`")
+            return 1
+
+    result = defs.resolve_job_def("build_corpus_model").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    if not result.success:
+        print(f"error: build_corpus_model failed (run {result.run_id}); see `make ui`")
+        return 1
+
+    print(f"main job finished in {time.perf_counter() - started:.0f} s")
+    print_summary()
+    return 0
+
+
+def print_summary() -> None:
+    """Print per-shard counts and the seed sample from the DuckDB catalog."""
+    from gem_dagster.warehouse import Catalog, StorageLayout
+
+    settings = get_settings()
+    catalog = Catalog(StorageLayout(settings.storage_root), tuple(settings.metadata_fields))
+    with catalog.connect(read_only=True) as connection:
+        shards = connection.execute(
+            """
+            SELECT d.shard, d.documents, coalesce(r.rejected, 0) AS rejected, d.tokens
+            FROM (SELECT shard, count(*) AS documents, sum(n_tokens) AS tokens
+                  FROM documents GROUP BY shard) AS d
+            LEFT JOIN (SELECT shard, count(*) AS rejected FROM rejected_documents GROUP BY shard) AS r
+            USING (shard)
+            ORDER BY d.shard
+            """
+        ).fetchall()
+        seed_count = connection.execute("SELECT count(*) FROM seed_documents").fetchone()[0]
+
+    print(f"\ncatalog {catalog.layout.catalog_path}")
+    print(f"{'shard':<28}{'documents':>10}{'rejected':>10}{'tokens':>12}")
+    for shard, document_count, rejected, tokens in shards:
+        print(f"{shard:<28}{document_count:>10,}{rejected:>10,}{tokens:>12,}")
+    print(f"seed sample: {seed_count:,} documents")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

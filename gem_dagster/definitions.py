@@ -1,0 +1,47 @@
+"""The gem_dagster code location: assets, jobs, sensors and resources built from settings."""
+
+import dagster as dg
+
+from gem_dagster.assets import documents, embeddings, seed_sample
+from gem_dagster.jobs import corpus_model_job, ingest_shards_job
+from gem_dagster.resources import (
+    ComputeResource,
+    CorpusResource,
+    EmbedderResource,
+    WarehouseResource,
+)
+from gem_dagster.sensors import shard_sensor
+from gem_dagster.settings import GemSettings, get_settings
+
+
+def build_resources(settings: GemSettings) -> dict[str, dg.ConfigurableResource]:
+    """Build every resource of the code location from validated settings."""
+    return {
+        "corpus": CorpusResource(
+            root=str(settings.corpus_root),
+            text_field=settings.text_field,
+            id_field=settings.id_field,
+            metadata_fields=settings.metadata_fields,
+            read_batch_rows=settings.read_batch_rows,
+            max_record_bytes=settings.max_record_bytes,
+        ),
+        "warehouse": WarehouseResource(
+            storage_root=str(settings.storage_root), metadata_fields=settings.metadata_fields
+        ),
+        "embedder": EmbedderResource(
+            model=settings.embedder_model,
+            batch_size=settings.embedder_batch_size,
+            max_seq_length=settings.embedder_max_seq_length,
+        ),
+        "compute": ComputeResource(
+            device=settings.device, memory_budget_mb=settings.memory_budget_mb
+        ),
+    }
+
+
+defs = dg.Definitions(
+    assets=[documents, seed_sample, embeddings],
+    jobs=[ingest_shards_job, corpus_model_job],
+    sensors=[shard_sensor],
+    resources=build_resources(get_settings()),
+)

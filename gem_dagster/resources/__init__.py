@@ -1,0 +1,15 @@
+"""Dagster resources: corpus, warehouse, compute device and embedder."""
+
+from gem_dagster.resources.corpus import CorpusResource
+from gem_dagster.resources.compute import ComputeResource, DeviceUnavailableError, resolve_device
+from gem_dagster.resources.embedder import EmbedderResource
+from gem_dagster.resources.warehouse import WarehouseResource
+
+__all__ = [
+    "ComputeResource",
+    "CorpusResource",
+    "DeviceUnavailableError",
+    "EmbedderResource",
+    "WarehouseResource",
+    "resolve_device",
+]

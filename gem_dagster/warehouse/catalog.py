@@ -1,0 +1,96 @@
+"""The DuckDB catalog: views over the partitioned Parquet datasets plus small tables.
+
+DuckDB allows one writer process at a time. Partitioned assets run in parallel during
+backfills, so they only write Parquet; the catalog exposes their output through views over
+Parquet globs, which stay current without any write. Unpartitioned assets replace their
+tables inside one transaction.
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from gem_dagster.warehouse.layout import StorageLayout
+from gem_dagster.warehouse.schemas import REJECTS_SCHEMA, documents_schema, empty_select
+
+# How long to wait for another process that holds the DuckDB file before giving up.
+LOCK_WAIT_SECONDS = 60.0
+
+
+class Catalog:
+    """Open the DuckDB catalog file and keep its views and tables up to date."""
+
+    def __init__(self, layout: StorageLayout, metadata_fields: tuple[str, ...] = ("source", "label")):
+        self.layout = layout
+        self.metadata_fields = tuple(metadata_fields)
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open a short-lived connection, waiting while another process holds the file lock."""
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        path = str(self.layout.catalog_path)
+        if read_only and not self.layout.catalog_path.exists():
+            raise FileNotFoundError(
+                f"DuckDB catalog {path} does not exist yet: materialise seed_sample first"
+            )
+
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                connection = duckdb.connect(path, read_only=read_only)
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def refresh_views(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """(Re)create the views over the partitioned Parquet datasets."""
+        self._create_parquet_view(
+            connection, "documents", "documents", documents_schema(self.metadata_fields)
+        )
+        self._create_parquet_view(connection, "rejected_documents", "rejects", REJECTS_SCHEMA)
+
+    def _create_parquet_view(
+        self, connection: duckdb.DuckDBPyConnection, view: str, dataset: str, schema: pa.Schema
+    ) -> None:
+        pattern = self.layout.partition_glob(dataset)
+        if glob.glob(pattern):
+            # union_by_name tolerates shards written before a metadata field was configured.
+            source = f"SELECT * FROM read_parquet({_literal(pattern)}, union_by_name = true)"
+        else:
+            # DuckDB binds a view when it is created, and a glob with no files fails to bind.
+            source = empty_select(schema)
+        connection.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
+
+    def replace_table(
+        self, connection: duckdb.DuckDBPyConnection, table: str, parquet_file: Path
+    ) -> int:
+        """Replace a table with the rows of one Parquet file in a single transaction."""
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            connection.execute(
+                f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM read_parquet(?)",
+                [str(parquet_file)],
+            )
+            count = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            connection.execute("COMMIT")
+        except Exception:
+            connection.execute("ROLLBACK")
+            raise
+        return int(count)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
