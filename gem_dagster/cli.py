@@ -19,6 +19,17 @@ from gem_dagster.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; known configuration and input errors print one line and exit 2."""
+    from pydantic import ValidationError
+
+    try:
+        return _dispatch(argv)
+    except (FileNotFoundError, ValidationError, ValueError) as error:
+        print(f"gem-dagster: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="gem-dagster", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("register-shards", help="add shard files under the corpus root as partitions")

@@ -12,6 +12,15 @@ from gem_dagster.settings import get_settings
 from gem_dagster.warehouse import write_table_atomically
 
 RECONCILED_CHECK = "records_reconciled"
+_SETTINGS = get_settings()
+
+
+class SeedSampleConfig(dg.Config):
+    """Size and seed of the seed sample; defaults come from the GEM_* settings."""
+
+    documents: int = _SETTINGS.seed_sample_documents
+    tokens: int | None = _SETTINGS.seed_sample_tokens
+    seed: int = _SETTINGS.seed
 
 
 @dg.asset(
@@ -95,14 +104,13 @@ def documents(
     pool="duckdb_writer",
 )
 def seed_sample(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, config: SeedSampleConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Stratified sample of documents across all shards: the teacher's input. Stored as the
     DuckDB table seed_documents and a Parquet file of this run."""
-    settings = get_settings()
     catalog = warehouse.catalog
-    by_tokens = settings.seed_sample_tokens is not None
-    size = settings.seed_sample_tokens if by_tokens else settings.seed_sample_documents
+    by_tokens = config.tokens is not None
+    size = config.tokens if by_tokens else config.documents
     columns = ("id", "shard", "text", "n_tokens", *warehouse.metadata_fields)
 
     with catalog.connect() as connection:
@@ -114,7 +122,7 @@ def seed_sample(
                 "partitions before seed_sample (make run does both)"
             )
         sample = select_seed_sample(
-            connection, size, settings.seed, by="tokens" if by_tokens else "documents",
+            connection, size, config.seed, by="tokens" if by_tokens else "documents",
             columns=columns,
         )
         target = warehouse.layout.run_folder("seed", context.run.run_id) / "seed.parquet"

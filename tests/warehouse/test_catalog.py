@@ -1,0 +1,81 @@
+"""Atomic Parquet writes and the DuckDB catalog, on real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gem_dagster.warehouse import AtomicParquetWriter, Catalog, StorageLayout, write_table_atomically
+from gem_dagster.warehouse.schemas import documents_schema
+
+
+def test_failed_write_leaves_previous_file(tmp_path: Path) -> None:
+    target = tmp_path / "part-0.parquet"
+    write_table_atomically(target, pa.table({"x": [1, 2, 3]}))
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with AtomicParquetWriter(target, pa.schema([("x", pa.int64())])) as writer:
+            writer.write(pa.table({"x": [9]}))
+            raise RuntimeError("interrupted")
+
+    assert pq.read_table(target)["x"].to_pylist() == [1, 2, 3]
+    assert [path.name for path in tmp_path.iterdir()] == ["part-0.parquet"]
+
+
+def test_views_are_empty_before_any_shard(tmp_path: Path) -> None:
+    catalog = Catalog(StorageLayout(tmp_path))
+
+    with catalog.connect() as connection:
+        catalog.refresh_views(connection)
+        documents = connection.execute("SELECT count(*) FROM documents").fetchone()[0]
+        rejects = connection.execute("SELECT count(*) FROM rejected_documents").fetchone()[0]
+        columns = [row[0] for row in connection.execute("DESCRIBE documents").fetchall()]
+
+    assert documents == 0
+    assert rejects == 0
+    assert columns == documents_schema(("source", "label")).names
+
+
+def test_views_cover_every_shard_file(tmp_path: Path) -> None:
+    layout = StorageLayout(tmp_path)
+    schema = documents_schema(("source", "label"))
+    for shard, count in [("a.jsonl", 3), ("nested/b.jsonl", 2)]:
+        rows = {name: [None] * count for name in schema.names}
+        rows.update(id=[f"{shard}-{i}" for i in range(count)], shard=[shard] * count,
+                    line=list(range(1, count + 1)), text=["t"] * count,
+                    n_chars=[1] * count, n_tokens=[1] * count, sha1=["0"] * count)
+        write_table_atomically(layout.documents_file(shard), pa.table(rows, schema=schema))
+    catalog = Catalog(layout)
+
+    with catalog.connect() as connection:
+        catalog.refresh_views(connection)
+        counts = connection.execute(
+            "SELECT shard, count(*) FROM documents GROUP BY shard ORDER BY shard"
+        ).pl()
+
+    assert counts.rows() == [("a.jsonl", 3), ("nested/b.jsonl", 2)]
+
+
+def test_replace_table_swaps_rows(tmp_path: Path) -> None:
+    catalog = Catalog(StorageLayout(tmp_path))
+    first, second = tmp_path / "first.parquet", tmp_path / "second.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"]}), first)
+    pq.write_table(pa.table({"id": ["c"]}), second)
+
+    with catalog.connect() as connection:
+        assert catalog.replace_table(connection, "seed_documents", first) == 2
+        assert catalog.replace_table(connection, "seed_documents", second) == 1
+        ids = connection.execute("SELECT id FROM seed_documents").fetchall()
+
+    assert ids == [("c",)]
+
+
+def test_read_only_connect_without_catalog_is_clear(tmp_path: Path) -> None:
+    catalog = Catalog(StorageLayout(tmp_path / "empty"))
+
+    with pytest.raises(FileNotFoundError, match="materialise seed_sample first"):
+        with catalog.connect(read_only=True):
+            pass
