@@ -2,7 +2,7 @@
 
     gem-dagster register-shards   add every shard file under the corpus root as a partition
     gem-dagster run               register shards, ingest each one, build the corpus model
-    gem-dagster summary           print what the DuckDB catalog holds
+    gem-dagster summary           print what the DuckDB catalog contains
 
 Runs go to the instance under DAGSTER_HOME, so they show up in the Dagster UI (`make ui`).
 """

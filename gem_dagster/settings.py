@@ -33,10 +33,10 @@ class GemSettings(BaseSettings):
         default=BUNDLED_SAMPLE_SHARDS,
         description="Folder whose shard files (JSONL, JSONL.gz, JSONL.zst, Parquet) form the corpus.",
     )
-    text_field: str = Field(default="text", description="Record field that holds the document text.")
+    text_field: str = Field(default="text", description="Record field that contains the document text.")
     id_field: str = Field(
         default="id",
-        description="Record field that holds the document id; records without one get an id "
+        description="Record field that contains the document id; records without one get an id "
         "derived from the shard and line.",
     )
     metadata_fields: list[str] = Field(

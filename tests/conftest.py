@@ -86,7 +86,10 @@ def write_shard(path: Path, records: list[dict]) -> None:
 @pytest.fixture
 def corpus_root(tmp_path: Path) -> Path:
     """A corpus of four shards, one per format, plus one shard seeded with bad records."""
-    root = tmp_path / "corpus"
+    return write_corpus(tmp_path / "corpus")
+
+
+def write_corpus(root: Path) -> Path:
     (root / "nested").mkdir(parents=True)
     write_shard(root / "a.jsonl", good_records("a", 30))
     write_shard(root / "b.jsonl.gz", good_records("b", 25))

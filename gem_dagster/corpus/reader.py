@@ -2,7 +2,7 @@
 
 Every input record (a JSONL line or a Parquet row) ends either as a document or as a reject
 with a reason, so ``documents + rejects == records`` holds for every shard. Records are read
-in batches of bounded size; only the set of ids seen so far grows with the shard, because
+in batches of bounded size. Only the set of ids seen so far grows with the shard, because
 duplicate ids must be found across the whole shard.
 """
 
@@ -29,7 +29,7 @@ EXCERPT_CHARS = 200
 
 
 class RejectReason(StrEnum):
-    """Why an input record did not become a document."""
+    """Reason an input record did not become a document."""
 
     INVALID_UTF8 = "invalid_utf8"
     INVALID_JSON = "invalid_json"
@@ -50,7 +50,7 @@ class ShardSchemaError(ValueError):
 
 @dataclass(frozen=True)
 class ReaderOptions:
-    """Which fields to read and how large a batch or a record may be."""
+    """Field names to read and size limits for batches and records."""
 
     text_field: str = "text"
     id_field: str = "id"

@@ -16,8 +16,8 @@ class DeviceUnavailableError(RuntimeError):
 def resolve_device(requested: str) -> str:
     """Turn ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` into an available torch device string.
 
-    ``auto`` falls back to the CPU with a log line; an explicit CUDA device that is missing
-    raises, because silently running a GPU job on a CPU can take days.
+    ``auto`` falls back to the CPU with a log line. An explicit CUDA device that is missing
+    raises, because a GPU job that silently runs on a CPU can take days.
     """
     import torch
 

@@ -10,7 +10,7 @@ from gem_dagster.warehouse import Catalog, StorageLayout
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Storage root that holds the DuckDB catalog and every Parquet and model artefact."""
+    """Storage root that contains the DuckDB catalog and every Parquet and model artefact."""
 
     storage_root: str
     metadata_fields: list[str] = ["source", "label"]
