@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from gem_dagster.assets import documents, embeddings, seed_sample
+from gem_dagster.assets import documents, embeddings, seed_sample, teacher_clustering
 from gem_dagster.jobs import corpus_model_job, ingest_shards_job
 from gem_dagster.resources import (
     ComputeResource,
@@ -40,7 +40,7 @@ def build_resources(settings: GemSettings) -> dict[str, dg.ConfigurableResource]
 
 
 defs = dg.Definitions(
-    assets=[documents, seed_sample, embeddings],
+    assets=[documents, seed_sample, embeddings, teacher_clustering],
     jobs=[ingest_shards_job, corpus_model_job],
     sensors=[shard_sensor],
     resources=build_resources(get_settings()),

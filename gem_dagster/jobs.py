@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from gem_dagster.assets import documents, embeddings, seed_sample
+from gem_dagster.assets import documents, embeddings, seed_sample, teacher_clustering
 from gem_dagster.partitions import shard_partitions
 
 ingest_shards_job = dg.define_asset_job(
@@ -14,6 +14,6 @@ ingest_shards_job = dg.define_asset_job(
 
 corpus_model_job = dg.define_asset_job(
     "build_corpus_model",
-    selection=dg.AssetSelection.assets(seed_sample, embeddings),
-    description="Sample the seed set across all ingested shards and embed it.",
+    selection=dg.AssetSelection.assets(seed_sample, embeddings, teacher_clustering),
+    description="Sample the seed set across all ingested shards, embed it and fit the GEM teacher.",
 )

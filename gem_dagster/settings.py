@@ -89,6 +89,23 @@ class GemSettings(BaseSettings):
         "concentrations.",
     )
 
+    e_step: Literal["dual", "mm"] = Field(
+        default="dual",
+        description="E-step solver: 'dual' (exact Newton on the K-dimensional dual) or 'mm' "
+        "(minorize-maximize mirror ascent, slow for large balance).",
+    )
+    kappa_mode: Literal["per_cluster", "tied"] = Field(
+        default="per_cluster", description="One concentration per cluster, or one for all."
+    )
+    max_iter: int = Field(default=100, ge=1, description="Maximum EM iterations of the teacher.")
+    tol: float = Field(default=1e-6, ge=0, description="Relative change of the objective that stops EM.")
+    balance_entropy_floor: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="Lowest normalised balance entropy H(pi)/log K that the teacher check accepts.",
+    )
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:

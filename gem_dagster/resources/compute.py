@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import dagster as dg
 
@@ -53,3 +54,23 @@ class ComputeResource(dg.ConfigurableResource):
     def torch_device(self) -> str:
         """Return the device to run on, resolving ``auto``."""
         return resolve_device(self.device)
+
+    def fit(self, estimator, vectors, log: logging.Logger | None = None):
+        """Fit a clustering estimator on this resource's device and memory budget.
+
+        The estimator must expose ``device`` and ``memory_budget_mb`` parameters (GEM and the
+        baselines do); they are set here so that the resource alone decides where fits run.
+        """
+        log = log or logger
+        device = self.torch_device()
+        estimator.device = device
+        estimator.memory_budget_mb = self.memory_budget_mb
+
+        started = time.perf_counter()
+        log.info(
+            f"fitting {type(estimator).__name__} on {len(vectors):,} x {vectors.shape[1]} "
+            f"vectors on {device} (memory budget {self.memory_budget_mb} MiB)"
+        )
+        estimator.fit(vectors)
+        log.info(f"fit finished in {time.perf_counter() - started:.1f} s")
+        return estimator

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 
 from gem_dagster.clustering import sample_anisotropic_cone, sample_vmf_mixture
 
@@ -15,6 +16,20 @@ class LabelledData:
     X: np.ndarray
     labels: np.ndarray
     n_clusters: int
+
+
+@pytest.fixture(autouse=True, scope="package")
+def single_torch_thread():
+    """Run these small problems on one torch thread, restoring the count afterwards.
+
+    Their matrices are tiny, so a second thread gains nothing. With other processes loading
+    a 2-core machine, two threads made the monotonicity tests 20 times slower (65 s against
+    3 s), probably because of OpenMP spin-waiting.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="session")

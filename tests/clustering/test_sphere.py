@@ -46,7 +46,7 @@ def reference_ratio(dim: int, kappa: float) -> float:
 def test_log_normalizer_matches_mpmath(dim):
     computed = log_vmf_normalizer(dim, np.array(KAPPAS))
 
-    for kappa, value in zip(KAPPAS, computed):
+    for kappa, value in zip(KAPPAS, computed, strict=True):
         expected = reference_log_normalizer(dim, kappa)
         relative_error = abs(value - expected) / abs(expected)
         assert relative_error <= 1e-6, (dim, kappa, value, expected)
@@ -60,8 +60,17 @@ def test_grid_covers_ive_underflow():
 
 @pytest.mark.parametrize(
     "order, x",
-    [(0.0, 1e-3), (0.5, 30.0), (7.0, 1e-12), (24.5, 1e-9), (30.0, 1e-6), (511.0, 50.0),
-     (2047.0, 1000.0), (2048.0, 1e5), (100.0, 100.0)],
+    [
+        (0.0, 1e-3),
+        (0.5, 30.0),
+        (7.0, 1e-12),
+        (24.5, 1e-9),
+        (30.0, 1e-6),
+        (511.0, 50.0),
+        (2047.0, 1000.0),
+        (2048.0, 1e5),
+        (100.0, 100.0),
+    ],
 )
 def test_log_bessel_iv_matches_mpmath(order, x):
     expected = float(reference_log_iv(order, x))
@@ -75,21 +84,22 @@ def test_log_bessel_iv_matches_mpmath(order, x):
 def test_bessel_ratio_matches_mpmath(dim):
     computed = bessel_ratio(dim, np.array(KAPPAS))
 
-    for kappa, value in zip(KAPPAS, computed):
+    for kappa, value in zip(KAPPAS, computed, strict=True):
         assert abs(value - reference_ratio(dim, kappa)) <= 1e-8, (dim, kappa)
 
 
 @pytest.mark.parametrize("dim", [2, 3, 16, 384, 4096])
 def test_ratio_is_derivative_of_log_normalizer(dim):
-    # d/dkappa log C_d(kappa) = -A_d(kappa); a central difference checks both functions agree.
+    # d/dkappa log C_d(kappa) = -A_d(kappa), so a central difference checks both functions.
+    # Its rounding error is about 1e-16 |log C_d| / step, up to 3e-8 here.
     kappa = np.array([0.5, 20.0, 300.0, 5000.0])
-    step = 1e-4 * kappa
+    step = 1e-3 * kappa
 
     slope = (log_vmf_normalizer(dim, kappa + step) - log_vmf_normalizer(dim, kappa - step)) / (
         2 * step
     )
 
-    np.testing.assert_allclose(slope, -bessel_ratio(dim, kappa), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(slope, -bessel_ratio(dim, kappa), rtol=1e-6, atol=1e-7)
 
 
 def test_log_normalizer_at_zero_is_uniform_density():
@@ -117,16 +127,6 @@ def test_inverse_ratio_clips_to_bounds():
     kappa = bessel_ratio_inverse(dim, rbar, bounds)
 
     np.testing.assert_array_equal(kappa, [1.0, 1.0, 1000.0, 1000.0])
-
-
-def test_inverse_ratio_beats_banerjee_start():
-    # The closed-form start alone is off by several percent in high dimension.
-    dim, kappa = 384, 200.0
-    rbar = bessel_ratio(dim, kappa)
-    banerjee = rbar * (dim - rbar**2) / (1 - rbar**2)
-
-    assert abs(banerjee - kappa) / kappa > 1e-3
-    assert bessel_ratio_inverse(dim, rbar) == pytest.approx(kappa, rel=1e-10)
 
 
 def test_torch_input_gives_float64_tensor():

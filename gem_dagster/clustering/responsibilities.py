@@ -1,0 +1,165 @@
+"""Logits of a vMF mixture and the statistics that its responsibilities feed to the M-step.
+
+The logit of row i and component k is ``L_ik = b_k + kappa_k mu_k . x_i``, where the bias
+``b_k`` is the log prior plus the log normaliser ``log C_d(kappa_k)``. The cosines come from a
+float32 matrix product, and everything after it (logits, log-sum-exp, sums over rows) is
+float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from ._runtime import chunk_bounds
+
+
+class LogitSource:
+    """Chunks of the N x K logit matrix, either cached whole or recomputed on each request.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (N, d), float32
+        Unit-norm data rows.
+    directions : torch.Tensor of shape (K, d)
+        Mean directions mu_k.
+    concentrations : torch.Tensor of shape (K,), float64
+        Concentrations kappa_k.
+    bias : torch.Tensor of shape (K,), float64
+        Per-component constant b_k.
+    chunk_rows : int
+        Rows per chunk.
+    cache : bool
+        Keep the full (N, K) float64 matrix, computed once, instead of recomputing the matrix
+        product for every pass.
+    """
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        directions: torch.Tensor,
+        concentrations: torch.Tensor,
+        bias: torch.Tensor,
+        chunk_rows: int,
+        cache: bool,
+    ) -> None:
+        self.X = X
+        self.n_samples = X.shape[0]
+        self.n_clusters = directions.shape[0]
+        self.bounds = chunk_bounds(self.n_samples, chunk_rows)
+        self._directions32 = directions.to(torch.float32).T.contiguous()
+        self._concentrations = concentrations.to(torch.float64)
+        self._bias = bias.to(torch.float64)
+
+        self._cache = None
+        if cache:
+            self._cache = torch.cat([self._compute(start, stop) for start, stop in self.bounds])
+
+    def _compute(self, start: int, stop: int) -> torch.Tensor:
+        cosines = self.X[start:stop] @ self._directions32
+        return cosines.double() * self._concentrations + self._bias
+
+    def logits(self, start: int, stop: int) -> torch.Tensor:
+        """Return the float64 logits of rows ``start:stop``, shape (stop - start, K)."""
+        if self._cache is not None:
+            return self._cache[start:stop]
+        return self._compute(start, stop)
+
+    def full(self) -> torch.Tensor:
+        """Return the whole (N, K) float64 logit matrix, from the cache when there is one."""
+        if self._cache is not None:
+            return self._cache
+        return torch.cat([self._compute(start, stop) for start, stop in self.bounds])
+
+
+@dataclass
+class ResponsibilityStatistics:
+    """Sums over the responsibilities gamma (N x K) that the M-step and the objective need.
+
+    Attributes
+    ----------
+    mass : torch.Tensor of shape (K,), float64
+        Cluster mass ``pi_k = (1/N) sum_i gamma_ik``.
+    resultants : torch.Tensor of shape (K, d), float64
+        Resultant vectors ``r_k = sum_i gamma_ik x_i``.
+    mean_entropy : float
+        ``(1/N) sum_i H(gamma_i)`` in nats.
+    labels : torch.Tensor of shape (N,), int64
+        ``argmax_k gamma_ik``.
+    worst_row : int
+        Row with the lowest ``logsumexp_k L_ik``, the point that the mixture explains worst.
+    responsibilities : torch.Tensor of shape (N, K), float64, or None
+        Kept only when requested.
+    """
+
+    mass: torch.Tensor
+    resultants: torch.Tensor
+    mean_entropy: float
+    labels: torch.Tensor
+    worst_row: int
+    responsibilities: torch.Tensor | None = None
+
+
+LogResponsibilities = Callable[[int, int, torch.Tensor], torch.Tensor]
+"""Maps ``(start, stop, logits of those rows)`` to the log-responsibilities of those rows."""
+
+
+def accumulate_statistics(
+    source: LogitSource,
+    log_responsibilities: LogResponsibilities,
+    keep_responsibilities: bool,
+) -> ResponsibilityStatistics:
+    """Run one pass over the data and sum what the M-step and the objective need.
+
+    Parameters
+    ----------
+    source : LogitSource
+        Logits and data rows.
+    log_responsibilities : callable
+        ``(start, stop, logits) -> log gamma`` for a chunk, float64 of shape (stop - start, K).
+    keep_responsibilities : bool
+        Also return the full (N, K) responsibilities.
+    """
+    X = source.X
+    device = X.device
+    n_samples, n_features = X.shape
+    n_clusters = source.n_clusters
+
+    mass_sum = torch.zeros(n_clusters, dtype=torch.float64, device=device)
+    resultants = torch.zeros(n_clusters, n_features, dtype=torch.float64, device=device)
+    entropy_sum = torch.zeros((), dtype=torch.float64, device=device)
+    labels = torch.empty(n_samples, dtype=torch.int64, device=device)
+    kept = [] if keep_responsibilities else None
+    worst_value = torch.tensor(float("inf"), dtype=torch.float64, device=device)
+    worst_row = torch.tensor(0, dtype=torch.int64, device=device)
+
+    for start, stop in source.bounds:
+        logits = source.logits(start, stop)
+        log_gamma = log_responsibilities(start, stop, logits)
+        gamma = log_gamma.exp()
+
+        mass_sum += gamma.sum(dim=0)
+        resultants += gamma.T @ X[start:stop].double()
+        # 0 log 0 = 0, also where log_gamma is -inf (a component with prior weight 0).
+        entropy_sum -= torch.where(gamma > 0, gamma * log_gamma, 0.0).sum()
+        labels[start:stop] = torch.argmax(log_gamma, dim=1)
+
+        fit = torch.logsumexp(logits, dim=1)
+        chunk_worst = torch.argmin(fit)
+        if fit[chunk_worst] < worst_value:
+            worst_value = fit[chunk_worst]
+            worst_row = chunk_worst + start
+
+        if kept is not None:
+            kept.append(gamma)
+
+    return ResponsibilityStatistics(
+        mass=mass_sum / n_samples,
+        resultants=resultants,
+        mean_entropy=float(entropy_sum) / n_samples,
+        labels=labels,
+        worst_row=int(worst_row),
+        responsibilities=torch.cat(kept) if kept is not None else None,
+    )

@@ -1,0 +1,195 @@
+"""The two E-step solvers on a fixed parameter set: same optimum, optimality, monotonicity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gem_dagster.clustering import log_vmf_normalizer, sample_vmf_mixture
+from gem_dagster.clustering.estep import solve_dual, solve_mm
+from gem_dagster.clustering.objective import objective_value
+from gem_dagster.clustering.responsibilities import LogitSource, accumulate_statistics
+
+N_CLUSTERS = 5
+DIM = 8
+
+
+@pytest.fixture(scope="module")
+def fixed_problem():
+    """Data from a skewed 3-component mixture and 5 fixed components, so the balance binds."""
+    rng = np.random.default_rng(5)
+    X, _ = sample_vmf_mixture(
+        400, rng.standard_normal((3, DIM)), 8.0, weights=[0.7, 0.2, 0.1], random_state=6
+    )
+    directions = rng.standard_normal((N_CLUSTERS, DIM))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    concentrations = np.array([3.0, 6.0, 10.0, 4.0, 8.0])
+
+    data = torch.as_tensor(X, dtype=torch.float32)
+    mu = torch.as_tensor(directions)
+    kappa = torch.as_tensor(concentrations)
+    bias = log_vmf_normalizer(DIM, kappa) - math.log(N_CLUSTERS)
+    return data, mu, kappa, bias
+
+
+def make_source(problem, chunk_rows=400, cache=True) -> LogitSource:
+    data, mu, kappa, bias = problem
+    return LogitSource(data, mu, kappa, bias, chunk_rows, cache)
+
+
+def objective_of(problem, source, log_gamma, balance) -> float:
+    """F of arbitrary responsibilities, given in log space, for the fixed parameters."""
+    _, mu, kappa, bias = problem
+    statistics = accumulate_statistics(source, lambda start, stop, _: log_gamma[start:stop], False)
+    return objective_value(statistics, mu, kappa, bias, balance)
+
+
+def dual_log_responsibilities(source, nu) -> torch.Tensor:
+    return torch.log_softmax(source.full() - nu, dim=1)
+
+
+def run_mm(source, balance, rounds):
+    logits = source.full()
+    return solve_mm(logits, torch.log_softmax(logits, dim=1), balance, 1e-13, rounds)
+
+
+@pytest.mark.parametrize("balance", [0.0, 0.5, 3.0, 20.0])
+def test_dual_and_mm_reach_same_objective(fixed_problem, balance):
+    source = make_source(fixed_problem)
+    dual = solve_dual(source, balance, torch.zeros(N_CLUSTERS, dtype=torch.float64), 1e-12, 100)
+    mm = run_mm(source, balance, rounds=20000)
+
+    dual_log_gamma = dual_log_responsibilities(source, dual.nu)
+    f_dual = objective_of(fixed_problem, source, dual_log_gamma, balance)
+    f_mm = objective_of(fixed_problem, source, mm.log_responsibilities, balance)
+
+    assert dual.converged
+    assert mm.converged
+    assert abs(f_dual - f_mm) <= 1e-6 * abs(f_dual)
+    difference = (dual_log_gamma.exp() - mm.log_responsibilities.exp()).abs().max()
+    assert float(difference) < 1e-6
+
+
+def test_balance_binds_in_fixed_problem(fixed_problem):
+    # Guard for the test above: with lambda = 20 the optimum differs from the plain posterior.
+    source = make_source(fixed_problem)
+    posterior_mass = torch.softmax(source.full(), dim=1).mean(dim=0)
+
+    dual = solve_dual(source, 20.0, torch.zeros(N_CLUSTERS, dtype=torch.float64), 1e-12, 100)
+    balanced_mass = dual_log_responsibilities(source, dual.nu).exp().mean(dim=0)
+
+    uniform = 1.0 / N_CLUSTERS
+    assert float((balanced_mass - uniform).abs().max()) < 0.8 * float(
+        (posterior_mass - uniform).abs().max()
+    )
+
+
+@pytest.mark.parametrize("balance", [0.3, 50.0, 5000.0])
+def test_dual_solution_is_stationary(fixed_problem, balance):
+    source = make_source(fixed_problem)
+
+    dual = solve_dual(source, balance, torch.zeros(N_CLUSTERS, dtype=torch.float64), 1e-11, 100)
+    mass = dual_log_responsibilities(source, dual.nu).exp().mean(dim=0)
+
+    # At the optimum nu = lambda (pi - u).
+    assert dual.converged
+    expected_nu = balance * (mass - 1.0 / N_CLUSTERS)
+    np.testing.assert_allclose(dual.nu.numpy(), expected_nu.numpy(), atol=1e-10 * balance + 1e-12)
+
+
+def test_dual_value_equals_objective(fixed_problem):
+    # Strong duality: min D(nu) = max F.
+    balance = 7.0
+    source = make_source(fixed_problem)
+    dual = solve_dual(source, balance, torch.zeros(N_CLUSTERS, dtype=torch.float64), 1e-12, 100)
+    nu = dual.nu
+
+    logits = source.full()
+    dual_value = float(
+        torch.logsumexp(logits - nu, dim=1).mean() + nu.mean() + nu @ nu / (2 * balance)
+    )
+    # F straight from the logits, so that both sides see the same float32 cosines.
+    log_gamma = dual_log_responsibilities(source, nu)
+    gamma = log_gamma.exp()
+    mass = gamma.mean(dim=0)
+    penalty = 0.5 * balance * float(((mass - 1.0 / N_CLUSTERS) ** 2).sum())
+    primal_value = float((gamma * (logits - log_gamma)).sum(dim=1).mean()) - penalty
+
+    assert primal_value == pytest.approx(dual_value, rel=1e-12)
+
+
+def test_dual_optimum_beats_perturbations(fixed_problem):
+    balance = 10.0
+    source = make_source(fixed_problem)
+    dual = solve_dual(source, balance, torch.zeros(N_CLUSTERS, dtype=torch.float64), 1e-12, 100)
+    optimum = dual_log_responsibilities(source, dual.nu).exp()
+    best = objective_of(fixed_problem, source, optimum.log(), balance)
+
+    generator = torch.Generator().manual_seed(0)
+    for weight in [1e-3, 1e-2, 0.1, 0.5]:
+        noise = torch.rand(optimum.shape, generator=generator, dtype=torch.float64)
+        noise = noise / noise.sum(dim=1, keepdim=True)
+        perturbed = (1 - weight) * optimum + weight * noise
+
+        assert objective_of(fixed_problem, source, perturbed.log(), balance) < best
+
+
+@pytest.mark.parametrize("balance", [0.0, 5.0, 5000.0])
+def test_mm_rounds_never_lower_objective(fixed_problem, balance):
+    source = make_source(fixed_problem)
+    logits = source.full()
+    log_gamma = torch.log_softmax(logits, dim=1)
+    values = [objective_of(fixed_problem, source, log_gamma, balance)]
+
+    for _ in range(40):
+        log_gamma = solve_mm(logits, log_gamma, balance, 0.0, 1).log_responsibilities
+        values.append(objective_of(fixed_problem, source, log_gamma, balance))
+
+    steps = np.diff(values)
+    assert np.all(steps >= -1e-12 * np.abs(values[1:]))
+    assert values[-1] > values[0] or balance == 0.0
+
+
+def test_zero_balance_gives_plain_posterior(fixed_problem):
+    source = make_source(fixed_problem)
+    posterior = torch.softmax(source.full(), dim=1)
+
+    dual = solve_dual(source, 0.0, torch.ones(N_CLUSTERS, dtype=torch.float64), 1e-12, 100)
+    uniform = torch.full_like(posterior, -math.log(N_CLUSTERS))
+    mm = solve_mm(source.full(), uniform, 0.0, 1e-13, 5)
+
+    assert torch.count_nonzero(dual.nu) == 0
+    assert dual.n_iter == 0
+    torch.testing.assert_close(mm.log_responsibilities.exp(), posterior, atol=1e-12, rtol=0)
+    assert mm.n_iter == 1
+
+
+def test_huge_balance_forces_uniform_mass(fixed_problem):
+    source = make_source(fixed_problem)
+
+    dual = solve_dual(source, 1e9, torch.zeros(N_CLUSTERS, dtype=torch.float64), 1e-12, 100)
+    mass = dual_log_responsibilities(source, dual.nu).exp().mean(dim=0)
+
+    np.testing.assert_allclose(mass.numpy(), 1.0 / N_CLUSTERS, atol=1e-8)
+
+
+def test_chunked_dual_equals_cached(fixed_problem):
+    start = torch.zeros(N_CLUSTERS, dtype=torch.float64)
+    cached = solve_dual(make_source(fixed_problem), 30.0, start, 1e-12, 100)
+    chunked_source = make_source(fixed_problem, chunk_rows=37, cache=False)
+    chunked = solve_dual(chunked_source, 30.0, start, 1e-12, 100)
+
+    np.testing.assert_allclose(chunked.nu.numpy(), cached.nu.numpy(), atol=1e-9)
+
+
+def test_warm_start_needs_fewer_newton_steps(fixed_problem):
+    source = make_source(fixed_problem)
+    cold = solve_dual(source, 100.0, torch.zeros(N_CLUSTERS, dtype=torch.float64), 1e-11, 100)
+
+    warm = solve_dual(source, 100.0, cold.nu + 1e-3, 1e-11, 100)
+
+    assert warm.converged
+    assert warm.n_iter < cold.n_iter
