@@ -33,7 +33,9 @@ def _dispatch(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="gem-dagster", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("register-shards", help="add shard files under the corpus root as partitions")
-    run = commands.add_parser("run", help="ingest every shard, then sample and embed the seed set")
+    run = commands.add_parser(
+        "run", help="ingest every shard, fit the teacher and student, then label every shard"
+    )
     run.add_argument(
         "--shard",
         action="append",
@@ -87,7 +89,7 @@ def register_shards(instance) -> list[str]:
 
 
 def run_main_job(instance, shard_keys: list[str]) -> int:
-    """Ingest each shard in its own run, then build the corpus model in one run."""
+    """Ingest each shard, build the corpus model, then label each shard with the student."""
     from gem_dagster.definitions import defs
 
     started = time.perf_counter()
@@ -104,6 +106,13 @@ def run_main_job(instance, shard_keys: list[str]) -> int:
     if not result.success:
         print(f"error: build_corpus_model failed (run {result.run_id}); see `make ui`")
         return 1
+
+    assign = defs.resolve_job_def("assign_shards")
+    for key in shard_keys:
+        result = assign.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+        if not result.success:
+            print(f"error: assigning shard {key!r} failed (run {result.run_id}); see `make ui`")
+            return 1
 
     print(f"main job finished in {time.perf_counter() - started:.0f} s")
     print_summary()
@@ -128,12 +137,32 @@ def print_summary() -> None:
             """
         ).fetchall()
         seed_count = connection.execute("SELECT count(*) FROM seed_documents").fetchone()[0]
+        tables = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
+        domains = []
+        if "teacher_clusters" in tables:
+            domains = connection.execute(
+                """
+                SELECT c.cluster_id, coalesce(c.name, ''), c.size, coalesce(a.documents, 0)
+                FROM teacher_clusters AS c
+                LEFT JOIN (SELECT cluster_id, count(*) AS documents FROM cluster_assignments
+                           GROUP BY cluster_id) AS a USING (cluster_id)
+                ORDER BY c.cluster_id
+                """
+            ).fetchall()
 
     print(f"\ncatalog {catalog.layout.catalog_path}")
     print(f"{'shard':<28}{'documents':>10}{'rejected':>10}{'tokens':>12}")
     for shard, document_count, rejected, tokens in shards:
         print(f"{shard:<28}{document_count:>10,}{rejected:>10,}{tokens:>12,}")
     print(f"seed sample: {seed_count:,} documents")
+    if domains:
+        corpus_total = max(sum(row[3] for row in domains), 1)
+        print(f"\n{'domain':<8}{'name':<44}{'seed docs':>10}{'corpus docs':>13}{'share':>8}")
+        for cluster_id, name, seed_size, corpus_size in domains:
+            print(
+                f"{cluster_id:<8}{name[:42]:<44}{seed_size:>10,}{corpus_size:>13,}"
+                f"{corpus_size / corpus_total:>8.1%}"
+            )
 
 
 if __name__ == "__main__":

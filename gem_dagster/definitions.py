@@ -2,12 +2,21 @@
 
 import dagster as dg
 
-from gem_dagster.assets import documents, embeddings, seed_sample, teacher_clustering
-from gem_dagster.jobs import corpus_model_job, ingest_shards_job
+from gem_dagster.assets import (
+    cluster_assignments,
+    documents,
+    embeddings,
+    gis_taxonomy,
+    seed_sample,
+    student_model,
+    teacher_clustering,
+)
+from gem_dagster.jobs import assign_shards_job, corpus_model_job, ingest_shards_job
 from gem_dagster.resources import (
     ComputeResource,
     CorpusResource,
     EmbedderResource,
+    NamerResource,
     WarehouseResource,
 )
 from gem_dagster.sensors import shard_sensor
@@ -36,12 +45,25 @@ def build_resources(settings: GemSettings) -> dict[str, dg.ConfigurableResource]
         "compute": ComputeResource(
             device=settings.device, memory_budget_mb=settings.memory_budget_mb
         ),
+        "namer": NamerResource(
+            base_url=settings.namer_base_url,
+            model=settings.namer_model,
+            api_key_env=settings.namer_api_key_env,
+        ),
     }
 
 
 defs = dg.Definitions(
-    assets=[documents, seed_sample, embeddings, teacher_clustering],
-    jobs=[ingest_shards_job, corpus_model_job],
+    assets=[
+        documents,
+        seed_sample,
+        embeddings,
+        teacher_clustering,
+        gis_taxonomy,
+        student_model,
+        cluster_assignments,
+    ],
+    jobs=[ingest_shards_job, corpus_model_job, assign_shards_job],
     sensors=[shard_sensor],
     resources=build_resources(get_settings()),
 )

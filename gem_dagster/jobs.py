@@ -1,8 +1,16 @@
-"""Jobs: ingest shards per partition, then build the corpus model from all of them."""
+"""Jobs: ingest shards per partition, build the corpus model, then label every shard."""
 
 import dagster as dg
 
-from gem_dagster.assets import documents, embeddings, seed_sample, teacher_clustering
+from gem_dagster.assets import (
+    cluster_assignments,
+    documents,
+    embeddings,
+    gis_taxonomy,
+    seed_sample,
+    student_model,
+    teacher_clustering,
+)
 from gem_dagster.partitions import shard_partitions
 
 ingest_shards_job = dg.define_asset_job(
@@ -14,6 +22,16 @@ ingest_shards_job = dg.define_asset_job(
 
 corpus_model_job = dg.define_asset_job(
     "build_corpus_model",
-    selection=dg.AssetSelection.assets(seed_sample, embeddings, teacher_clustering),
-    description="Sample the seed set across all ingested shards, embed it and fit the GEM teacher.",
+    selection=dg.AssetSelection.assets(
+        seed_sample, embeddings, teacher_clustering, gis_taxonomy, student_model
+    ),
+    description="Sample the seed set across all ingested shards, embed it, fit the GEM "
+    "teacher, build the taxonomy and distil the fastText student.",
+)
+
+assign_shards_job = dg.define_asset_job(
+    "assign_shards",
+    selection=dg.AssetSelection.assets(cluster_assignments),
+    partitions_def=shard_partitions,
+    description="Label every document of one shard with the current student.",
 )

@@ -106,6 +106,37 @@ class GemSettings(BaseSettings):
         description="Lowest normalised balance entropy H(pi)/log K that the teacher check accepts.",
     )
 
+    # Taxonomy.
+    gis_beta: float = Field(default=0.5, ge=0, description="Weight of local density in the GIS.")
+    gis_neighbours: int = Field(default=10, ge=1, description="Same-cluster neighbours behind local density.")
+    representatives: int = Field(default=5, ge=1, description="Representative documents per cluster.")
+    keywords: int = Field(default=10, ge=1, description="Keywords per cluster.")
+    namer_base_url: str = Field(
+        default="", description="OpenAI-compatible API root for cluster names; empty names from keywords."
+    )
+    namer_model: str = Field(default="", description="Chat model name at the namer endpoint.")
+    namer_api_key_env: str = Field(
+        default="GEM_NAMER_API_KEY", description="Environment variable that contains the namer API key."
+    )
+
+    # Student.
+    student_per_cluster: int = Field(
+        default=60, ge=1, description="Top-GIS seed documents per cluster in the student's training set."
+    )
+    student_epochs: int = Field(default=25, ge=1)
+    student_learning_rate: float = Field(default=0.5, gt=0)
+    student_word_ngrams: int = Field(default=2, ge=1, le=5)
+    student_dimension: int = Field(default=64, ge=2)
+    student_max_tokens: int = Field(default=256, ge=1, description="Tokens kept after normalisation.")
+    student_quantize: bool = Field(default=False, description="Quantise the fastText model.")
+    student_agreement_floor: float = Field(
+        default=0.5, ge=0, le=1, description="Lowest teacher agreement the student check accepts."
+    )
+    low_confidence_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Predictions below this probability count as low confidence."
+    )
+    assign_batch_rows: int = Field(default=8192, ge=1, description="Documents per prediction batch.")
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:

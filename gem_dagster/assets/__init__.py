@@ -2,6 +2,16 @@
 
 from gem_dagster.assets.corpus import documents, seed_sample
 from gem_dagster.assets.embeddings import embeddings
+from gem_dagster.assets.student import cluster_assignments, student_model
+from gem_dagster.assets.taxonomy import gis_taxonomy
 from gem_dagster.assets.teacher import teacher_clustering
 
-__all__ = ["documents", "embeddings", "seed_sample", "teacher_clustering"]
+__all__ = [
+    "cluster_assignments",
+    "documents",
+    "embeddings",
+    "gis_taxonomy",
+    "seed_sample",
+    "student_model",
+    "teacher_clustering",
+]

@@ -1,8 +1,9 @@
-"""Dagster resources: corpus, warehouse, compute device and embedder."""
+"""Dagster resources: corpus, warehouse, compute device, embedder and cluster namer."""
 
 from gem_dagster.resources.corpus import CorpusResource
 from gem_dagster.resources.compute import ComputeResource, DeviceUnavailableError, resolve_device
 from gem_dagster.resources.embedder import EmbedderResource
+from gem_dagster.resources.namer import NamerResource
 from gem_dagster.resources.warehouse import WarehouseResource
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "CorpusResource",
     "DeviceUnavailableError",
     "EmbedderResource",
+    "NamerResource",
     "WarehouseResource",
     "resolve_device",
 ]

@@ -1,7 +1,8 @@
 """Input checks shared by the taxonomy functions.
 
-Each public function validates its arguments once, here, and the numerical code after it
-trusts the arrays. Every error names the argument, the offending value or row, and the fix.
+The public functions pass their arguments through these checks before any computation, and
+the numerical code after them trusts the arrays. Every error names the argument, the
+offending value or row, and the fix.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Unit vectors stored as float16 come back with norms within about 1e-3 of 1. A larger
-# deviation means that the rows were never normalised, and cosines computed as plain dot
-# products would be wrong.
+# Rounding to float16 moves the norm of a unit vector by less than about 1e-3 (float16 has a
+# relative precision of about 5e-4). Rows further from 1 were never normalised, so plain dot
+# products between them would not be cosines.
 UNIT_NORM_TOLERANCE = 1e-3
 
 # Probabilities of the assigned cluster may underflow to 0 in float32 when a balanced
@@ -42,7 +43,7 @@ def check_numeric_array(values, name: str, ndim: int) -> np.ndarray:
     if not finite.all():
         position = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise ValueError(
-            f"{name} contains {array[position]!r} at index {position}. "
+            f"{name} contains {array[position].item()!r} at index {position}. "
             "Remove or repair that entry."
         )
     return array
@@ -104,7 +105,7 @@ def check_labels(labels, n_samples: int, n_clusters: int) -> np.ndarray:
     integral = array == np.round(array)
     if not integral.all():
         index = int(np.flatnonzero(~integral)[0])
-        raise ValueError(f"labels must be integers, got {array[index]!r} at index {index}")
+        raise ValueError(f"labels must be integers, got {array[index].item()!r} at index {index}")
     array = array.astype(np.int64)
 
     outside = (array < 0) | (array >= n_clusters)
@@ -147,7 +148,7 @@ def check_assigned_probabilities(probabilities, labels: np.ndarray, n_clusters: 
     if invalid.any():
         index = int(np.flatnonzero(invalid)[0])
         raise ValueError(
-            f"probability {assigned[index]!r} of document {index} is outside [0, 1]. "
+            f"probability {assigned[index].item()!r} of document {index} is outside [0, 1]. "
             "Pass probabilities, not log-probabilities or scores."
         )
     return np.clip(assigned, PROBABILITY_FLOOR, 1.0)
@@ -164,7 +165,7 @@ def check_concentrations(concentrations, n_clusters: int) -> np.ndarray:
     negative = array < 0
     if negative.any():
         index = int(np.flatnonzero(negative)[0])
-        raise ValueError(f"concentration {array[index]!r} of cluster {index} must be >= 0")
+        raise ValueError(f"concentration {array[index].item()!r} of cluster {index} must be >= 0")
     return array
 
 

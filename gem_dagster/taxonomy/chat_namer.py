@@ -55,8 +55,19 @@ _RETRY_STATUS = frozenset({408, 429})
 _CODE_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
 
 
+class _RejectRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirect handler that follows no redirect, so a 3xx response raises ``HTTPError``.
+
+    urllib would otherwise repeat the request, Authorization header included, at whatever
+    host the Location header names.
+    """
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 class _InvalidReply(ValueError):
-    """The endpoint answered, but not with the requested JSON object."""
+    """Response of the endpoint that is not the requested JSON object."""
 
 
 class ChatNamer:
@@ -74,6 +85,7 @@ class ChatNamer:
         environment variable. None sends no Authorization header, for local servers.
     timeout : float
         Socket timeout in seconds for connecting and for each read of one request.
+        Redirects are not followed, so a 3xx status counts as a failure.
     max_retries : int
         Number of repeats after a timeout, a connection error, HTTP 408, 429 or a 5xx
         status. Other failures are not repeated.
@@ -127,7 +139,9 @@ class ChatNamer:
             or not isinstance(max_excerpt_chars, int)
             or max_excerpt_chars < 1
         ):
-            raise ValueError(f"max_excerpt_chars must be an integer >= 1, got {max_excerpt_chars!r}")
+            raise ValueError(
+                f"max_excerpt_chars must be an integer >= 1, got {max_excerpt_chars!r}"
+            )
 
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -138,6 +152,7 @@ class ChatNamer:
         self.max_excerpt_chars = max_excerpt_chars
         self.json_mode = json_mode
         self._api_key = api_key or None
+        self._opener = urllib.request.build_opener(_RejectRedirects)
 
     def __repr__(self) -> str:
         key_state = "'***'" if self._api_key else "None"
@@ -239,12 +254,12 @@ class ChatNamer:
                 f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST"
             )
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with self._opener.open(request, timeout=self.timeout) as response:
                     raw = response.read(_MAX_RESPONSE_BYTES + 1)
                 return _reply_content(raw)
             except (OSError, http.client.HTTPException) as error:
                 if isinstance(error, urllib.error.HTTPError):
-                    # An HTTPError holds the open response. Closing it frees the connection.
+                    # An HTTPError contains the open response. Closing it frees the connection.
                     error.close()
                 if attempt == self.max_retries or not _is_transient(error):
                     raise
@@ -360,8 +375,8 @@ def _validate_fields(fields) -> tuple[str, str]:
     for key, limit in (("name", MAX_NAME_CHARS), ("description", MAX_DESCRIPTION_CHARS)):
         value = fields.get(key)
         if not isinstance(value, str) or not value.strip():
-            shown = repr(value)[:80]
-            raise _InvalidReply(f"field {key!r} is missing or not a non-empty string: {shown}")
+            preview = repr(value)[:80]
+            raise _InvalidReply(f"field {key!r} is missing or not a non-empty string: {preview}")
 
         # One line: newlines and runs of spaces become single spaces.
         value = " ".join(value.split())

@@ -189,8 +189,8 @@ def _log_vmf_density(
         if members.size == 0:
             continue
 
-        # The cosine in float64: kappa reaches 1e4 and more, where float32 cosines would put
-        # an error of about 1e-3 into the log density.
+        # The dot product is summed in float64 because kappa, 1e4 and more for tight clusters,
+        # multiplies every rounding error of the cosine.
         cosines = vectors[members].astype(np.float64) @ mean_directions[cluster]
         result[members] = log_normalizer[cluster] + kappa[cluster] * cosines
     return result

@@ -1,9 +1,9 @@
 """Keywords per cluster: GIS-weighted class-based TF-IDF, re-ranked by geometric relevance.
 
 Class-based TF-IDF treats each cluster as one document. Here that document is the GIS-weighted
-average of the cluster's documents: document i of cluster k enters with weight
-``w_i = softmax(GIS / temperature)`` over the members of k, so the weights of a cluster sum to
-1 and its term counts are expected counts per document. With those weighted counts ``n_kt``,
+average of the cluster's documents. Document i of cluster k enters with weight
+``w_i = softmax(GIS / temperature)`` over the members of k. The weights of a cluster sum to 1,
+so its term counts are expected counts per document. With those weighted counts ``n_kt``,
 
     ctfidf_kt = (n_kt / sum_t n_kt) * log(1 + A / sum_k n_kt),
 
@@ -116,9 +116,9 @@ def extract_keywords(
     bigrams : bool
         Whether two adjacent content words also count as a term.
     temperature : float
-        Divisor of the GIS inside the softmax, > 0. GIS values of one cluster often spread
-        over tens of nats, because kappa multiplies the cosine, and then a few documents get
-        nearly all the weight. A larger temperature spreads it.
+        Divisor of the GIS inside the softmax, > 0. Because kappa multiplies the cosine, the
+        GIS values of one cluster can spread over tens of nats or more, and then a few
+        documents get nearly all the weight. A larger temperature spreads it.
     embed_terms : callable, optional
         Maps a list of terms to unit-norm embeddings of shape (n_terms, d), in the space of
         ``mean_directions``. Without it the keywords are ranked by c-TF-IDF alone.
@@ -149,16 +149,16 @@ def extract_keywords(
     counts = _count_terms(texts, bigrams=bigrams, min_df=min_df)
     scores = class_tfidf(counts.matrix, influence.labels, weights, influence.n_clusters)
 
-    shortlists = [_top_terms(row, candidates) for row in scores]
+    shortlists = [_top_terms(scores, cluster, candidates) for cluster in range(scores.shape[0])]
     if embed_terms is None:
         return [
-            _keywords_without_geometry(cluster, shortlist, row, counts.vocabulary, top_n)
-            for cluster, (shortlist, row) in enumerate(zip(shortlists, scores, strict=True))
+            _keywords_without_geometry(cluster, columns, values, counts.vocabulary, top_n)
+            for cluster, (columns, values) in enumerate(shortlists)
         ]
 
     return rerank_by_geometry(
-        [[counts.vocabulary[t] for t in shortlist] for shortlist in shortlists],
-        [row[shortlist] for shortlist, row in zip(shortlists, scores, strict=True)],
+        [[counts.vocabulary[t] for t in columns] for columns, _ in shortlists],
+        [values for _, values in shortlists],
         mean_directions,
         embed_terms,
         top_n=top_n,
@@ -236,7 +236,7 @@ def _count_terms(texts: list[str], *, bigrams: bool, min_df: int) -> _TermCounts
     return _TermCounts(matrix=matrix, vocabulary=vocabulary)
 
 
-def class_tfidf(term_counts, labels, weights, n_clusters: int) -> np.ndarray:
+def class_tfidf(term_counts, labels, weights, n_clusters: int) -> sp.csr_matrix:
     """Compute the weighted class-based TF-IDF of every term in every cluster.
 
     Parameters
@@ -252,9 +252,10 @@ def class_tfidf(term_counts, labels, weights, n_clusters: int) -> np.ndarray:
 
     Returns
     -------
-    ndarray of float64, shape (K, V)
+    scipy.sparse.csr_matrix of float64, shape (K, V)
         ``(n_kt / sum_t n_kt) * log(1 + A / sum_k n_kt)`` with weighted counts ``n_kt``. Rows
         of clusters without terms are 0, and so are terms that no weighted document contains.
+        The matrix stays sparse because V can reach millions of terms with bigrams.
     """
     term_counts = sp.csr_matrix(term_counts)
     n_clusters = check_positive_int(n_clusters, "n_clusters")
@@ -268,48 +269,51 @@ def class_tfidf(term_counts, labels, weights, n_clusters: int) -> np.ndarray:
         )
     outside = (labels < 0) | (labels >= n_clusters)
     if outside.any():
-        raise ValueError(f"label {labels[outside][0]} is outside 0 .. {n_clusters - 1}")
+        raise ValueError(f"label {labels[outside][0].item()} is outside 0 .. {n_clusters - 1}")
 
-    # Row k of the (K, N) matrix holds the weights of cluster k's documents.
+    # Row k of the (K, N) matrix contains the weights of cluster k's documents.
     assignment = sp.csr_matrix(
         (weights, (labels, np.arange(n_samples))), shape=(n_clusters, n_samples)
     )
-    cluster_counts = np.asarray((assignment @ term_counts).todense())
+    cluster_counts = sp.csr_matrix(assignment @ term_counts)
 
-    cluster_lengths = cluster_counts.sum(axis=1)
-    term_totals = cluster_counts.sum(axis=0)
+    cluster_lengths = np.asarray(cluster_counts.sum(axis=1)).ravel()
+    term_totals = np.asarray(cluster_counts.sum(axis=0)).ravel()
     non_empty = cluster_lengths > 0
     if not non_empty.any():
-        return np.zeros_like(cluster_counts)
+        return sp.csr_matrix(cluster_counts.shape, dtype=np.float64)
     average_length = cluster_lengths[non_empty].mean()
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term_share = np.where(non_empty[:, None], cluster_counts / cluster_lengths[:, None], 0.0)
-        inverse_frequency = np.where(
-            term_totals > 0, np.log1p(average_length / term_totals), 0.0
-        )
-    return term_share * inverse_frequency
+    row_scale = np.zeros(n_clusters)
+    row_scale[non_empty] = 1.0 / cluster_lengths[non_empty]
+    inverse_frequency = np.zeros(term_totals.shape[0])
+    present = term_totals > 0
+    inverse_frequency[present] = np.log1p(average_length / term_totals[present])
+    return sp.csr_matrix(sp.diags(row_scale) @ cluster_counts @ sp.diags(inverse_frequency))
 
 
-def _top_terms(scores: np.ndarray, count: int) -> np.ndarray:
-    """Return the column indices of the ``count`` highest positive scores, best first."""
-    positive = np.flatnonzero(scores > 0)
+def _top_terms(scores: sp.csr_matrix, cluster: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the columns and values of row ``cluster``'s ``count`` best positive scores."""
+    start, stop = scores.indptr[cluster], scores.indptr[cluster + 1]
+    columns = scores.indices[start:stop]
+    values = scores.data[start:stop]
+    positive = values > 0
+    columns, values = columns[positive], values[positive]
 
     # Ties break by column, which is alphabetical order, so the result is deterministic.
-    order = positive[np.lexsort((positive, -scores[positive]))]
-    return order[:count]
+    order = np.lexsort((columns, -values))[:count]
+    return columns[order], values[order]
 
 
 def _keywords_without_geometry(
-    cluster: int, shortlist: np.ndarray, scores: np.ndarray, vocabulary: list[str], top_n: int
+    cluster: int, columns: np.ndarray, values: np.ndarray, vocabulary: list[str], top_n: int
 ) -> ClusterKeywords:
-    chosen = shortlist[:top_n]
-    values = tuple(float(scores[t]) for t in chosen)
+    scores = tuple(float(value) for value in values[:top_n])
     return ClusterKeywords(
         cluster=cluster,
-        terms=tuple(vocabulary[t] for t in chosen),
-        scores=values,
-        ctfidf=values,
+        terms=tuple(vocabulary[t] for t in columns[:top_n]),
+        scores=scores,
+        ctfidf=scores,
     )
 
 
@@ -407,8 +411,8 @@ def _geometric_relevance(
     if n_clusters == 1:
         return cosines
 
-    # The best other cluster per column: the row maximum, or the second largest value where
-    # the column itself holds the maximum.
+    # For term t and cluster k, the best other cosine is the row maximum, or the row's second
+    # largest value where column k itself contains the maximum.
     top_two = np.sort(cosines, axis=1)[:, -2:]
     best_other = np.where(cosines >= top_two[:, 1:2], top_two[:, 0:1], top_two[:, 1:2])
     return cosines - best_other

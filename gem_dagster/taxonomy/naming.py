@@ -1,8 +1,8 @@
 """Cluster names and one-line descriptions built from keywords.
 
 The default namer needs no model: a name is the top keywords in title case, extended by the
-next keyword until it differs from every earlier name. ``ChatNamer`` in ``chat_namer`` asks
-a chat model instead and falls back to these names.
+next keyword until it differs from every earlier name. ``ChatNamer`` in ``chat_namer``
+requests names from a chat model instead and falls back to these names.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from ._checks import check_positive_int
 
 __all__ = [
     "DEFAULT_WORDS_PER_NAME",
@@ -101,8 +103,7 @@ def keyword_names(
     list of ClusterName
         One entry per cluster, with source "keywords".
     """
-    if isinstance(words_per_name, bool) or not isinstance(words_per_name, int) or words_per_name < 1:
-        raise ValueError(f"words_per_name must be an integer >= 1, got {words_per_name!r}")
+    words_per_name = check_positive_int(words_per_name, "words_per_name")
 
     used: set[str] = set()
     names = []
@@ -128,8 +129,8 @@ def _first_unused_prefix(terms: list[str], words_per_name: int, used: set[str]) 
 
 
 def _join_title(terms: Sequence[str]) -> str:
-    # str.title() would also capitalise after apostrophes ("Don'T"), so words are capitalised
-    # one by one.
+    # str.title() would lowercase the rest of a word ("GPU" to "Gpu") and capitalise after an
+    # apostrophe ("Don'T"), so only the first letter of each word is changed.
     titled = [" ".join(word[:1].upper() + word[1:] for word in term.split()) for term in terms]
     return _NAME_SEPARATOR.join(titled)
 

@@ -66,7 +66,7 @@ def select_representatives(
     Returns
     -------
     list of ndarray of int64
-        Entry k holds the row indices of cluster k's representatives, best first. An empty
+        Entry k contains the row indices of cluster k's representatives, best first. An empty
         cluster gets an empty array.
 
     Raises
@@ -219,7 +219,7 @@ def balanced_training_selection(
             "Pass one score per labelled document."
         )
     if labels.size and (labels.min() < 0 or not np.array_equal(labels, np.round(labels))):
-        bad = labels[(labels < 0) | (labels != np.round(labels))][0]
+        bad = labels[(labels < 0) | (labels != np.round(labels))][0].item()
         raise ValueError(f"labels must be integers >= 0, got {bad!r}")
     labels = labels.astype(np.int64)
     per_cluster = check_positive_int(per_cluster, "per_cluster")

@@ -33,7 +33,7 @@ ENGLISH_STOP_WORDS: frozenset[str] = frozenset(
     you your yours yourself yourselves
     """.split()
 )
-"""Common English function words and fillers that never name a topic, all of length >= 3."""
+"""Common English function words and fillers, all of length >= 3, that rarely name a topic."""
 
 
 def tokenize(text: str, *, bigrams: bool = False, min_length: int = MIN_TOKEN_LENGTH) -> list[str]:

@@ -8,7 +8,6 @@ tables inside one transaction.
 
 from __future__ import annotations
 
-import glob
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +17,8 @@ import duckdb
 import pyarrow as pa
 
 from gem_dagster.warehouse.layout import StorageLayout
-from gem_dagster.warehouse.schemas import REJECTS_SCHEMA, documents_schema, empty_select
+from gem_dagster.warehouse.parquet import write_table_atomically
+from gem_dagster.warehouse.schemas import ASSIGNMENTS_SCHEMA, REJECTS_SCHEMA, documents_schema
 
 # How long to wait for another process that holds the DuckDB file before giving up.
 LOCK_WAIT_SECONDS = 60.0
@@ -56,22 +56,30 @@ class Catalog:
             connection.close()
 
     def refresh_views(self, connection: duckdb.DuckDBPyConnection) -> None:
-        """(Re)create the views over the partitioned Parquet datasets."""
+        """(Re)create the views over the partitioned Parquet datasets.
+
+        The views expand their globs at query time, so partitions written later by parallel
+        runs appear in them without another write to the DuckDB file.
+        """
         self._create_parquet_view(
             connection, "documents", "documents", documents_schema(self.metadata_fields)
         )
         self._create_parquet_view(connection, "rejected_documents", "rejects", REJECTS_SCHEMA)
+        self._create_parquet_view(connection, "cluster_assignments", "assignments", ASSIGNMENTS_SCHEMA)
 
     def _create_parquet_view(
         self, connection: duckdb.DuckDBPyConnection, view: str, dataset: str, schema: pa.Schema
     ) -> None:
+        # DuckDB binds a view when it is created, and a glob that matches no file fails to
+        # bind. An empty file under the shard name "" (never a valid shard key) always
+        # matches, and it gives the view its column types before any shard exists.
+        placeholder = self.layout.placeholder_file(dataset)
+        if not placeholder.exists():
+            write_table_atomically(placeholder, schema.empty_table())
+
         pattern = self.layout.partition_glob(dataset)
-        if glob.glob(pattern):
-            # union_by_name tolerates shards written before a metadata field was configured.
-            source = f"SELECT * FROM read_parquet({_literal(pattern)}, union_by_name = true)"
-        else:
-            # DuckDB binds a view when it is created, and a glob with no files fails to bind.
-            source = empty_select(schema)
+        # union_by_name tolerates shards written before a metadata field was configured.
+        source = f"SELECT * FROM read_parquet({_literal(pattern)}, union_by_name = true)"
         connection.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")
 
     def replace_table(

@@ -38,6 +38,10 @@ class StorageLayout:
     def assignments_file(self, shard: str) -> Path:
         return self.root / "assignments" / shard_storage_name(shard) / PART_FILE
 
+    def placeholder_file(self, dataset: str) -> Path:
+        """Empty part file under the shard name "" that keeps a dataset's glob non-empty."""
+        return self.root / dataset / "shard=" / PART_FILE
+
     def partition_glob(self, dataset: str) -> str:
         """Glob over every shard's part file of a partitioned dataset (documents, rejects, ...)."""
         return str(self.root / dataset / "shard=*" / PART_FILE)

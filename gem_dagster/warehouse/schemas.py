@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+ASSIGNMENTS_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("shard", pa.string()),
+        ("cluster_id", pa.int64()),
+        ("probability", pa.float64()),
+    ]
+)
+
 REJECTS_SCHEMA = pa.schema(
     [
         ("shard", pa.string()),
@@ -27,19 +36,3 @@ def documents_schema(metadata_fields: tuple[str, ...] | list[str]) -> pa.Schema:
         ("sha1", pa.string()),
     ]
     return pa.schema(fixed + [(name, pa.string()) for name in metadata_fields])
-
-
-_DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.int32(): "INTEGER",
-                 pa.float64(): "DOUBLE", pa.float32(): "FLOAT"}
-
-
-def empty_select(schema: pa.Schema) -> str:
-    """Return a DuckDB SELECT with the schema's columns and no rows."""
-    columns = ", ".join(
-        f"CAST(NULL AS {_DUCKDB_TYPES[field.type]}) AS {_quote(field.name)}" for field in schema
-    )
-    return f"SELECT {columns} WHERE false"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

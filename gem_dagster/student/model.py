@@ -1,0 +1,108 @@
+"""Train a fastText student on teacher labels and predict clusters in batches."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gem_dagster.student.normalize import normalize_text
+
+LABEL_PREFIX = "__label__"
+
+
+@dataclass(frozen=True)
+class StudentParams:
+    """fastText hyperparameters and the normalisation length.
+
+    One training thread makes training deterministic for a given seed; fastText's
+    multi-threaded training is not (Hogwild updates).
+    """
+
+    epochs: int = 25
+    learning_rate: float = 0.5
+    word_ngrams: int = 2
+    dimension: int = 64
+    min_count: int = 1
+    bucket: int = 200_000
+    loss: str = "softmax"
+    threads: int = 1
+    seed: int = 0
+    max_tokens: int = 256
+    quantize: bool = False
+
+
+class StudentModel:
+    """A trained fastText classifier whose labels are teacher cluster ids."""
+
+    def __init__(self, model, params: StudentParams) -> None:
+        self._model = model
+        self.params = params
+
+    @classmethod
+    def train(
+        cls, texts: Sequence[str], labels: Sequence[int], params: StudentParams
+    ) -> StudentModel:
+        """Train on texts with integer cluster labels."""
+        import fasttext
+
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels: pass one label per text")
+        if len(set(labels)) < 2:
+            raise ValueError("the student needs examples of at least two clusters to train")
+
+        with tempfile.TemporaryDirectory(prefix="gem-student-") as folder:
+            training_file = Path(folder) / "train.txt"
+            with open(training_file, "w", encoding="utf-8") as handle:
+                for text, label in zip(texts, labels):
+                    handle.write(f"{LABEL_PREFIX}{int(label)} {normalize_text(text, params.max_tokens)}\n")
+            model = fasttext.train_supervised(
+                input=str(training_file),
+                epoch=params.epochs,
+                lr=params.learning_rate,
+                wordNgrams=params.word_ngrams,
+                dim=params.dimension,
+                minCount=params.min_count,
+                bucket=params.bucket,
+                loss=params.loss,
+                thread=params.threads,
+                seed=params.seed,
+                verbose=0,
+            )
+        if params.quantize:
+            model.quantize(retrain=False)
+        return cls(model, params)
+
+    @classmethod
+    def load(cls, path: Path, params: StudentParams) -> StudentModel:
+        """Load a model file written by `save` (fastText's own binary format, no pickle)."""
+        import fasttext
+
+        if not path.is_file():
+            raise FileNotFoundError(f"student model {path} not found: materialise student_model")
+        return cls(fasttext.load_model(str(path)), params)
+
+    def save(self, path: Path) -> None:
+        """Write the model to ``path`` through a temporary file and a rename."""
+        temporary = path.parent / f".{path.name}.tmp"
+        self._model.save_model(str(temporary))
+        os.replace(temporary, path)
+
+    def predict(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return the cluster id (int64) and its probability (float64) for each text."""
+        normalized = [normalize_text(text, self.params.max_tokens) for text in texts]
+        predicted, probabilities = self._model.predict(normalized, k=1)
+        clusters = np.fromiter(
+            (int(label[0][len(LABEL_PREFIX) :]) for label in predicted), dtype=np.int64, count=len(texts)
+        )
+        confidence = np.fromiter(
+            (min(float(values[0]), 1.0) for values in probabilities), dtype=np.float64, count=len(texts)
+        )
+        return clusters, confidence
+
+    def describe(self) -> dict:
+        return asdict(self.params)
