@@ -2,12 +2,8 @@
 
 import json
 import time
-from collections import Counter
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 import dagster as dg
 from gem_dagster.assets.corpus import documents
@@ -17,8 +13,7 @@ from gem_dagster.partitions import shard_partitions
 from gem_dagster.resources import WarehouseResource
 from gem_dagster.settings import get_settings
 from gem_dagster.student import StudentModel, StudentParams, agreement_rate, split_for_distillation
-from gem_dagster.warehouse import AtomicParquetWriter
-from gem_dagster.warehouse.schemas import ASSIGNMENTS_SCHEMA
+from gem_dagster.student.assign import assign_shard
 
 AGREEMENT_CHECK = "teacher_agreement_above_floor"
 COVERAGE_CHECK = "every_document_assigned_once"
@@ -173,44 +168,26 @@ def cluster_assignments(
     params = StudentParams(**json.loads((model_file.parent / "metrics.json").read_text())["params"])
     model = StudentModel.load(model_file, params)
 
-    started = time.perf_counter()
-    distribution: Counter[int] = Counter()
-    low_confidence = 0
     target = layout.assignments_file(shard)
-    with AtomicParquetWriter(target, ASSIGNMENTS_SCHEMA) as writer:
-        # Streaming keeps memory bounded by one batch whatever the shard's size.
-        for batch in pq.ParquetFile(documents_file).iter_batches(
-            batch_size=config.batch_rows, columns=["id", "text"]
-        ):
-            clusters, probabilities = model.predict(batch.column("text").to_pylist())
-            writer.write(
-                pa.table(
-                    {
-                        "id": batch.column("id"),
-                        "shard": pa.array([shard] * batch.num_rows, pa.string()),
-                        "cluster_id": clusters,
-                        "probability": probabilities,
-                    },
-                    schema=ASSIGNMENTS_SCHEMA,
-                )
-            )
-            distribution.update(clusters.tolist())
-            low_confidence += int(np.sum(probabilities < config.low_confidence_threshold))
-        assigned = writer.rows_written
-    seconds = time.perf_counter() - started
-    rate = assigned / seconds if seconds > 0 else 0.0
+    report = assign_shard(
+        model, documents_file, target, shard, config.batch_rows, config.low_confidence_threshold
+    )
+    rate = report.documents / report.seconds if report.seconds > 0 else 0.0
     context.log.info(
-        f"shard {shard}: assigned {assigned:,} documents in {seconds:.1f} s ({rate:,.0f} docs/s)"
+        f"shard {shard}: assigned {report.documents:,} documents in {report.seconds:.1f} s "
+        f"({rate:,.0f} docs/s)"
     )
 
     coverage = _coverage(documents_file, target)
     return dg.MaterializeResult(
         metadata={
-            "documents": assigned,
+            "documents": report.documents,
             "documents_per_second": round(rate, 1),
-            "low_confidence_share": round(low_confidence / max(assigned, 1), 4),
+            "low_confidence_share": round(report.low_confidence / max(report.documents, 1), 4),
             "cluster_distribution": dg.MetadataValue.md(
-                markdown_table([{"cluster": k, "documents": v} for k, v in sorted(distribution.items())])
+                markdown_table(
+                    [{"cluster": k, "documents": v} for k, v in sorted(report.distribution.items())]
+                )
             ),
             "path": dg.MetadataValue.path(str(target)),
         },

@@ -1,0 +1,214 @@
+"""The asset graph from shards to cluster assignments on the bundled sample corpus.
+
+One module-scoped run materialises every asset on a real SQLite-backed Dagster instance with
+real DuckDB and Parquet files, the real embedding model and real fastText; the tests below
+read what it produced.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from gem_dagster.assets import (
+    cluster_assignments,
+    documents,
+    embeddings,
+    gis_taxonomy,
+    seed_sample,
+    student_model,
+    teacher_clustering,
+)
+from gem_dagster.clustering import find_objective_decreases
+from gem_dagster.corpus import list_shard_keys
+from gem_dagster.partitions import shard_partitions
+from gem_dagster.resources import (
+    ComputeResource,
+    CorpusResource,
+    EmbedderResource,
+    NamerResource,
+    WarehouseResource,
+)
+from gem_dagster.settings import BUNDLED_SAMPLE_SHARDS
+
+pytestmark = pytest.mark.slow
+
+K = 6
+SEED_DOCUMENTS = 480
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    root = tmp_path_factory.mktemp("pipeline")
+    resources = {
+        "corpus": CorpusResource(root=str(BUNDLED_SAMPLE_SHARDS)),
+        "warehouse": WarehouseResource(storage_root=str(root / "store")),
+        "embedder": EmbedderResource(),
+        "compute": ComputeResource(device="auto"),
+        "namer": NamerResource(),
+    }
+    keys = list_shard_keys(BUNDLED_SAMPLE_SHARDS)
+    (root / "home").mkdir()
+    with dg.instance_for_test(temp_dir=str(root / "home")) as instance:
+        instance.add_dynamic_partitions(shard_partitions.name, keys)
+        for key in keys:
+            assert dg.materialize([documents], instance=instance, resources=resources, partition_key=key).success
+
+        model_run = dg.materialize(
+            [seed_sample, embeddings, teacher_clustering, gis_taxonomy, student_model],
+            instance=instance,
+            resources=resources,
+            run_config={
+                "ops": {
+                    "seed_sample": {"config": {"documents": SEED_DOCUMENTS}},
+                    "teacher_clustering": {"config": {"n_clusters": K, "max_iter": 40}},
+                    "student_model": {"config": {"per_cluster": 50}},
+                }
+            },
+        )
+        assert model_run.success
+
+        assignment_runs = {
+            key: dg.materialize(
+                [cluster_assignments], instance=instance, resources=resources, partition_key=key
+            )
+            for key in keys
+        }
+        yield {
+            "instance": instance,
+            "resources": resources,
+            "keys": keys,
+            "model_run": model_run,
+            "assignment_runs": assignment_runs,
+            "warehouse": resources["warehouse"],
+        }
+
+
+def checks_of(result: dg.ExecuteInProcessResult) -> dict:
+    return {evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()}
+
+
+def test_teacher_objective_never_decreased(pipeline: dict) -> None:
+    result = pipeline["model_run"]
+    metadata = result.asset_materializations_for_node("teacher_clustering")[0].metadata
+    model = np.load(metadata["path"].value, allow_pickle=False)
+
+    assert checks_of(result)["objective_non_decreasing"].passed
+    assert find_objective_decreases(model["objective_trace"]).size == 0
+    assert model["mean_directions"].shape == (K, 384)
+    assert metadata["device"].value == "cpu"
+    assert metadata["objective_curve"].value.startswith("![objective](data:image/png;base64,")
+
+
+def test_teacher_tables_cover_seed_sample(pipeline: dict) -> None:
+    with pipeline["warehouse"].catalog.connect(read_only=True) as connection:
+        clusters = connection.execute(
+            "SELECT cluster_id, size, mass, concentration, name FROM teacher_clusters ORDER BY cluster_id"
+        ).fetchall()
+        assigned = connection.execute(
+            "SELECT count(*), count(DISTINCT id), min(probability), count(gis) FROM teacher_assignments"
+        ).fetchone()
+        unmatched = connection.execute(
+            "SELECT count(*) FROM teacher_assignments ANTI JOIN seed_documents USING (id)"
+        ).fetchone()[0]
+
+    assert [row[0] for row in clusters] == list(range(K))
+    assert sum(row[1] for row in clusters) == SEED_DOCUMENTS
+    assert abs(sum(row[2] for row in clusters) - 1.0) < 1e-6
+    assert all(row[3] > 0 for row in clusters)
+    assert len({row[4] for row in clusters}) == K
+    assert assigned[0] == assigned[1] == assigned[3] == SEED_DOCUMENTS
+    assert 0 < assigned[2] <= 1
+    assert unmatched == 0
+
+
+def test_taxonomy_names_every_cluster(pipeline: dict) -> None:
+    metadata = pipeline["model_run"].asset_materializations_for_node("gis_taxonomy")[0].metadata
+    taxonomy = json.loads(Path(metadata["path"].value).read_text())
+
+    assert len(taxonomy["clusters"]) == K
+    for cluster in taxonomy["clusters"]:
+        assert cluster["name"]
+        assert cluster["keywords"]
+        assert cluster["representative_ids"]
+    in_tree = sorted(c for group in taxonomy["tree"]["children"] for c in group["clusters"])
+    assert in_tree == list(range(K))
+    assert "| id | name | share |" in metadata["clusters"].value
+
+
+def test_representatives_come_from_their_cluster(pipeline: dict) -> None:
+    metadata = pipeline["model_run"].asset_materializations_for_node("gis_taxonomy")[0].metadata
+    taxonomy = json.loads(Path(metadata["path"].value).read_text())
+    with pipeline["warehouse"].catalog.connect(read_only=True) as connection:
+        label_of = dict(connection.execute("SELECT id, cluster_id FROM teacher_assignments").fetchall())
+
+    for cluster in taxonomy["clusters"]:
+        for document_id in cluster["representative_ids"]:
+            assert label_of[document_id] == cluster["cluster"]
+
+
+def test_student_agreement_reported_above_floor(pipeline: dict) -> None:
+    result = pipeline["model_run"]
+    check = checks_of(result)["teacher_agreement_above_floor"]
+    metadata = result.asset_materializations_for_node("student_model")[0].metadata
+
+    assert check.passed
+    assert metadata["teacher_agreement"].value >= check.metadata["floor"].value
+    assert metadata["agreement_documents"].value == round(0.2 * SEED_DOCUMENTS)
+
+
+def test_assignments_cover_every_document(pipeline: dict) -> None:
+    for key, result in pipeline["assignment_runs"].items():
+        assert checks_of(result)["every_document_assigned_once"].passed, key
+
+    with pipeline["warehouse"].catalog.connect(read_only=True) as connection:
+        per_shard = dict(
+            connection.execute(
+                """
+                SELECT d.shard, count(a.id) = count(*) AND count(DISTINCT a.id) = count(*)
+                FROM documents AS d LEFT JOIN cluster_assignments AS a USING (id)
+                GROUP BY d.shard
+                """
+            ).fetchall()
+        )
+        total = connection.execute("SELECT count(*) FROM cluster_assignments").fetchone()[0]
+        clusters = connection.execute("SELECT count(DISTINCT cluster_id) FROM cluster_assignments").fetchone()[0]
+
+    assert per_shard == {key: True for key in pipeline["keys"]}
+    assert total == 8400
+    assert clusters == K
+
+
+def test_rematerialised_partition_replaces_rows(pipeline: dict) -> None:
+    key = pipeline["keys"][0]
+    result = dg.materialize(
+        [cluster_assignments],
+        instance=pipeline["instance"],
+        resources=pipeline["resources"],
+        partition_key=key,
+    )
+    assert result.success
+
+    with pipeline["warehouse"].catalog.connect(read_only=True) as connection:
+        rows, distinct = connection.execute(
+            "SELECT count(*), count(DISTINCT id) FROM cluster_assignments WHERE shard = ?", [key]
+        ).fetchone()
+    assert rows == distinct == 1400
+    assert pq.ParquetFile(pipeline["warehouse"].layout.assignments_file(key)).metadata.num_rows == 1400
+
+
+def test_explicit_cuda_without_gpu_fails_clearly() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU, so an explicit cuda device is valid")
+    from gem_dagster.resources import DeviceUnavailableError
+
+    with pytest.raises(DeviceUnavailableError, match="'cuda'.*no CUDA device"):
+        ComputeResource(device="cuda").torch_device()
