@@ -41,6 +41,10 @@ def _dispatch(argv: list[str] | None) -> int:
         action="append",
         help="ingest only this shard key (repeatable); default: every shard under the corpus root",
     )
+    assign = commands.add_parser(
+        "assign", help="re-label shards with the latest student, one run per shard, no daemon needed"
+    )
+    assign.add_argument("--shard", action="append", help="label only this shard key (repeatable)")
     commands.add_parser("summary", help="print document, reject and seed counts from DuckDB")
     arguments = parser.parse_args(argv)
 
@@ -52,6 +56,8 @@ def _dispatch(argv: list[str] | None) -> int:
     keys = register_shards(instance)
     if arguments.command == "run":
         return run_main_job(instance, arguments.shard or keys)
+    if arguments.command == "assign":
+        return run_partitioned_job(instance, "assign_shards", arguments.shard or keys)
     return 0
 
 
@@ -93,12 +99,8 @@ def run_main_job(instance, shard_keys: list[str]) -> int:
     from gem_dagster.definitions import defs
 
     started = time.perf_counter()
-    ingest = defs.resolve_job_def("ingest_shards")
-    for key in shard_keys:
-        result = ingest.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
-        if not result.success:
-            print(f"error: ingesting shard {key!r} failed (run {result.run_id}); see `make ui`")
-            return 1
+    if run_partitioned_job(instance, "ingest_shards", shard_keys):
+        return 1
 
     result = defs.resolve_job_def("build_corpus_model").execute_in_process(
         instance=instance, raise_on_error=False
@@ -107,15 +109,24 @@ def run_main_job(instance, shard_keys: list[str]) -> int:
         print(f"error: build_corpus_model failed (run {result.run_id}); see `make ui`")
         return 1
 
-    assign = defs.resolve_job_def("assign_shards")
-    for key in shard_keys:
-        result = assign.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
-        if not result.success:
-            print(f"error: assigning shard {key!r} failed (run {result.run_id}); see `make ui`")
-            return 1
+    if run_partitioned_job(instance, "assign_shards", shard_keys):
+        return 1
 
     print(f"main job finished in {time.perf_counter() - started:.0f} s")
     print_summary()
+    return 0
+
+
+def run_partitioned_job(instance, job_name: str, shard_keys: list[str]) -> int:
+    """Run a shard-partitioned job once per shard in this process; return 1 on the first failure."""
+    from gem_dagster.definitions import defs
+
+    job = defs.resolve_job_def(job_name)
+    for key in shard_keys:
+        result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+        if not result.success:
+            print(f"error: {job_name} failed for shard {key!r} (run {result.run_id}); see `make ui`")
+            return 1
     return 0
 
 
