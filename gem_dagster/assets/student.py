@@ -61,8 +61,8 @@ class StudentConfig(dg.Config):
 def student_model(
     context: dg.AssetExecutionContext, config: StudentConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    """fastText classifier trained on the top-GIS seed documents of every cluster (the same
-    number per cluster) with the teacher's hard labels; labels the whole corpus cheaply."""
+    """fastText classifier trained with the teacher's hard labels on the top-GIS seed
+    documents of every cluster, the same number per cluster. It labels the whole corpus."""
     influence_file = upstream_path(context, "gis_taxonomy").parent / "influence.parquet"
     seed = pl.read_parquet(upstream_path(context, "seed_sample"), columns=["id", "text"])
     table = seed.join(pl.read_parquet(influence_file), on="id", how="inner").sort("id")

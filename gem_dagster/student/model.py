@@ -103,9 +103,9 @@ def _train_with_backoff(fasttext, training_file: Path, params: StudentParams, at
     """Train, retrying at three quarters of the learning rate when fastText reports NaN.
 
     NOTE: fasttext-numpy2 0.10.4 stopped with "Encountered NaN" on real seed samples of
-    1,300-6,700 documents for some settings and not for their neighbours (100 epochs at
-    learning rate 0.1 failed where 0.2 trained, depending on the labels), and for every
-    setting tried once its ``seed`` argument was passed. The defaults (25 epochs, rate 0.5,
+    1,300-6,700 documents for some settings and not for their neighbours. For example, 100
+    epochs at learning rate 0.1 failed where 0.2 trained, depending on the labels. Every
+    setting tried failed once its ``seed`` argument was passed. The defaults (25 epochs, rate 0.5,
     word bigrams) trained on every label set tried. The seed is left at fastText's default
     (0), which with one thread still gives identical models run to run, and a failed
     setting is retried nearby.
