@@ -43,7 +43,9 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "DAGSTER_HOME": str(home),
         "GEM_CORPUS_ROOT": str(corpus_root),
         "GEM_STORAGE_ROOT": str(tmp_path / "store"),
-        "GEM_SEED_SAMPLE_DOCUMENTS": "20",
+        "GEM_SEED_SAMPLE_DOCUMENTS": "60",
+        "GEM_N_CLUSTERS": "4",
+        "GEM_STUDENT_PER_CLUSTER": "8",
         "HF_HUB_OFFLINE": "1",
     }
     completed = run_cli(["run"], environment)
@@ -55,8 +57,9 @@ def test_run_prints_summary(finished_run: dict) -> None:
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "shards under" in completed.stdout
-    assert "seed sample: 20 documents" in completed.stdout
+    assert "seed sample: 60 documents" in completed.stdout
     assert "bad.jsonl" in completed.stdout
+    assert "corpus docs" in completed.stdout
 
 
 def test_run_records_materialisations(finished_run: dict) -> None:
@@ -68,7 +71,10 @@ def test_run_records_materialisations(finished_run: dict) -> None:
         }
         partitions = instance.get_dynamic_partitions("shards")
 
-    assert {"documents", "seed_sample", "embeddings"} <= materialized
+    assert materialized == {
+        "documents", "seed_sample", "embeddings", "teacher_clustering", "gis_taxonomy",
+        "student_model", "cluster_assignments",
+    }
     assert sorted(partitions) == ["a.jsonl", "b.jsonl.gz", "bad.jsonl", "c.jsonl.zst", "nested/d.parquet"]
 
 
@@ -76,9 +82,11 @@ def test_run_fills_duckdb_catalog(finished_run: dict) -> None:
     with duckdb.connect(str(finished_run["store"] / "warehouse.duckdb"), read_only=True) as connection:
         documents = connection.execute("SELECT count(*) FROM documents").fetchone()[0]
         rejected = connection.execute("SELECT count(*) FROM rejected_documents").fetchone()[0]
+        assigned = connection.execute("SELECT count(DISTINCT id) FROM cluster_assignments").fetchone()[0]
 
     assert documents == 30 + 25 + 20 + 15 + 22
     assert rejected == 10
+    assert assigned == documents
 
 
 def free_port() -> int:
@@ -129,7 +137,7 @@ def test_ui_shows_assets_materialised(finished_run: dict) -> None:
         log.close()
 
     nodes = {node["assetKey"]["path"][0]: node for node in answer["data"]["assetNodes"]}
-    for asset in ["documents", "seed_sample", "embeddings"]:
+    for asset in ["documents", "seed_sample", "embeddings", "teacher_clustering", "gis_taxonomy"]:
         assert nodes[asset]["assetMaterializations"], f"{asset} is not materialised in the UI"
     assert nodes["documents"]["partitionStats"] == {"numMaterialized": 5, "numPartitions": 5}
 
