@@ -112,20 +112,29 @@ def run_main_job(instance, shard_keys: list[str]) -> int:
     if run_partitioned_job(instance, "assign_shards", shard_keys):
         return 1
 
+    result = defs.resolve_job_def("count_domains").execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        print(f"error: count_domains failed (run {result.run_id}); see `make ui`")
+        return 1
+    from gem_dagster.partitions import strategy_partitions
+
+    if run_partitioned_job(instance, "weigh_domains", strategy_partitions.get_partition_keys()):
+        return 1
+
     print(f"main job finished in {time.perf_counter() - started:.0f} s")
     print_summary()
     return 0
 
 
 def run_partitioned_job(instance, job_name: str, shard_keys: list[str]) -> int:
-    """Run a shard-partitioned job once per shard in this process; return 1 on the first failure."""
+    """Run a partitioned job once per key in this process; return 1 on the first failure."""
     from gem_dagster.definitions import defs
 
     job = defs.resolve_job_def(job_name)
     for key in shard_keys:
         result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
         if not result.success:
-            print(f"error: {job_name} failed for shard {key!r} (run {result.run_id}); see `make ui`")
+            print(f"error: {job_name} failed for partition {key!r} (run {result.run_id}); see `make ui`")
             return 1
     return 0
 
@@ -149,6 +158,12 @@ def print_summary() -> None:
         ).fetchall()
         seed_count = connection.execute("SELECT count(*) FROM seed_documents").fetchone()[0]
         tables = {row[0] for row in connection.execute("SHOW TABLES").fetchall()}
+        weights = {}
+        if "mixture_weights" in tables:
+            for strategy, cluster_id, weight in connection.execute(
+                "SELECT strategy, cluster_id, weight FROM mixture_weights"
+            ).fetchall():
+                weights.setdefault(cluster_id, {})[strategy] = weight
         domains = []
         if "teacher_clusters" in tables:
             domains = connection.execute(
@@ -168,12 +183,17 @@ def print_summary() -> None:
     print(f"seed sample: {seed_count:,} documents")
     if domains:
         corpus_total = max(sum(row[3] for row in domains), 1)
-        print(f"\n{'domain':<8}{'name':<44}{'seed docs':>10}{'corpus docs':>13}{'share':>8}")
+        strategies = sorted({name for row in weights.values() for name in row})
+        header = "".join(f"{name:>12}" for name in strategies)
+        print(f"\n{'domain':<7}{'name':<36}{'seed docs':>10}{'corpus docs':>12}{'share':>7}{header}")
         for cluster_id, name, seed_size, corpus_size in domains:
+            cells = "".join(f"{weights.get(cluster_id, {}).get(s, 0.0):>12.4f}" for s in strategies)
             print(
-                f"{cluster_id:<8}{name[:42]:<44}{seed_size:>10,}{corpus_size:>13,}"
-                f"{corpus_size / corpus_total:>8.1%}"
+                f"{cluster_id:<7}{name[:34]:<36}{seed_size:>10,}{corpus_size:>12,}"
+                f"{corpus_size / corpus_total:>7.1%}{cells}"
             )
+        if strategies:
+            print("(last columns: mixture weight per strategy)")
 
 
 if __name__ == "__main__":

@@ -5,13 +5,21 @@ import dagster as dg
 from gem_dagster.assets import (
     cluster_assignments,
     documents,
+    domain_stats,
     embeddings,
     gis_taxonomy,
+    mixture_weights,
     seed_sample,
     student_model,
     teacher_clustering,
 )
-from gem_dagster.jobs import assign_shards_job, corpus_model_job, ingest_shards_job
+from gem_dagster.jobs import (
+    assign_shards_job,
+    corpus_model_job,
+    domain_stats_job,
+    ingest_shards_job,
+    mixture_weights_job,
+)
 from gem_dagster.resources import (
     ComputeResource,
     CorpusResource,
@@ -62,8 +70,16 @@ defs = dg.Definitions(
         gis_taxonomy,
         student_model,
         cluster_assignments,
+        domain_stats,
+        mixture_weights,
     ],
-    jobs=[ingest_shards_job, corpus_model_job, assign_shards_job],
+    jobs=[
+        ingest_shards_job,
+        corpus_model_job,
+        assign_shards_job,
+        domain_stats_job,
+        mixture_weights_job,
+    ],
     sensors=[shard_sensor],
     resources=build_resources(get_settings()),
 )

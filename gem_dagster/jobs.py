@@ -1,17 +1,19 @@
-"""Jobs: ingest shards per partition, build the corpus model, then label every shard."""
+"""Jobs: ingest shards, build the corpus model, label every shard, then weigh the domains."""
 
 import dagster as dg
 
 from gem_dagster.assets import (
     cluster_assignments,
     documents,
+    domain_stats,
     embeddings,
     gis_taxonomy,
+    mixture_weights,
     seed_sample,
     student_model,
     teacher_clustering,
 )
-from gem_dagster.partitions import shard_partitions
+from gem_dagster.partitions import shard_partitions, strategy_partitions
 
 ingest_shards_job = dg.define_asset_job(
     "ingest_shards",
@@ -34,4 +36,17 @@ assign_shards_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(cluster_assignments),
     partitions_def=shard_partitions,
     description="Label every document of one shard with the current student.",
+)
+
+domain_stats_job = dg.define_asset_job(
+    "count_domains",
+    selection=dg.AssetSelection.assets(domain_stats),
+    description="Count documents and tokens per domain over every labelled shard.",
+)
+
+mixture_weights_job = dg.define_asset_job(
+    "weigh_domains",
+    selection=dg.AssetSelection.assets(mixture_weights),
+    partitions_def=strategy_partitions,
+    description="Compute the mixture weights of one strategy.",
 )

@@ -142,6 +142,16 @@ class GemSettings(BaseSettings):
     )
     assign_batch_rows: int = Field(default=8192, ge=1, description="Documents per prediction batch.")
 
+    # Mixture weights.
+    mix_token_budget: int | None = Field(
+        default=None,
+        ge=1,
+        description="Training tokens the mixture is sized for; unset means the corpus's own token count.",
+    )
+    mix_max_epochs: float = Field(default=4.0, gt=0, description="Most passes over any one domain.")
+    mix_min_weight: float = Field(default=0.0, ge=0, lt=1, description="Smallest weight of a domain with tokens.")
+    mix_temperature: float = Field(default=3.0, ge=1, description="tau of the temperature strategy.")
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:

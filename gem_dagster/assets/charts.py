@@ -45,3 +45,14 @@ def cluster_sizes(sizes: np.ndarray, names: list[str] | None = None) -> str:
     axis.tick_params(axis="x", labelsize=7, rotation=90)
     axis.legend(fontsize=8)
     return _markdown_image(figure, "cluster sizes")
+
+
+def weight_bars(weights: np.ndarray, names: list[str]) -> str:
+    """Return a Markdown horizontal bar chart of mixture weights per domain."""
+    figure, axis = plt.subplots(figsize=(6, max(2.5, 0.22 * len(weights))))
+    positions = np.arange(len(weights))
+    axis.barh(positions, weights, color="tab:purple")
+    axis.set_yticks(positions, labels=[name[:30] for name in names], fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlabel("weight")
+    return _markdown_image(figure, "mixture weights")

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 
 _BYTES_PER_MB = 1024 * 1024
+# Size of the scratch tensors of one block in the element-wise passes over N x K matrices.
+_BLOCK_BYTES = 4 * _BYTES_PER_MB
 
 
 class ConvergenceWarning(UserWarning):
@@ -77,23 +79,27 @@ class MemoryPlan:
         Rows per chunk in every pass over the data.
     cache_logits : bool
         Whether the N x K logit matrix (float64) is kept between the passes of one E-step.
+    cache_exponentials : bool
+        Whether a second N x K float64 matrix, the exponentiated logits, also fits. The dual
+        E-step then evaluates its objective with one matrix-vector product per trial point.
     keep_responsibilities : bool
         Whether the final N x K responsibilities (float64) are kept on the fitted estimator.
     """
 
     chunk_rows: int
     cache_logits: bool
+    cache_exponentials: bool
     keep_responsibilities: bool
 
 
 def plan_memory(n_samples: int, n_features: int, n_clusters: int, budget_mb: float) -> MemoryPlan:
     """Split ``budget_mb`` between cached N x K matrices and per-chunk temporaries.
 
-    Half of the budget may contain the N x K float64 logits. The other half bounds the chunk
-    temporaries, which are a float64 copy of the chunk's rows for the resultant sums and
-    about five float64 rows of K values per row (logits, log-responsibilities,
-    responsibilities, scratch). The data matrix itself and the K x d parameters are outside
-    the budget.
+    Half of the budget may contain the N x K float64 logits and, if both fit, their
+    exponentials. The other half bounds the chunk temporaries, which are a float64 copy of
+    the chunk's rows for the resultant sums and about five float64 rows of K values per row
+    (logits, log-responsibilities, responsibilities, scratch). The data matrix itself and the
+    K x d parameters are outside the budget.
     """
     budget_bytes = budget_mb * _BYTES_PER_MB
     half = budget_bytes / 2
@@ -101,10 +107,28 @@ def plan_memory(n_samples: int, n_features: int, n_clusters: int, budget_mb: flo
     row_bytes = 8 * n_features + 5 * 8 * n_clusters
     chunk_rows = int(max(1, min(n_samples, half // row_bytes)))
     fits = matrix_bytes <= half
-    return MemoryPlan(chunk_rows=chunk_rows, cache_logits=fits, keep_responsibilities=fits)
+    return MemoryPlan(
+        chunk_rows=chunk_rows,
+        cache_logits=fits,
+        cache_exponentials=2 * matrix_bytes <= half,
+        keep_responsibilities=fits,
+    )
+
+
+def block_bounds(start: int, stop: int, block_rows: int) -> list[tuple[int, int]]:
+    """Return ``(start, stop)`` ranges of at most ``block_rows`` rows that cover ``start:stop``."""
+    return [(first, min(first + block_rows, stop)) for first in range(start, stop, block_rows)]
+
+
+def block_rows_for(row_elements: int) -> int:
+    """Return how many rows of ``row_elements`` float64 values fit in one block of scratch.
+
+    Element-wise passes over N x K matrices run block by block, so that their temporaries
+    stay in the CPU cache and are reused by the allocator instead of being mapped afresh.
+    """
+    return max(1, _BLOCK_BYTES // (8 * max(1, row_elements)))
 
 
 def chunk_bounds(n_samples: int, chunk_rows: int) -> list[tuple[int, int]]:
     """Return ``(start, stop)`` ranges of at most ``chunk_rows`` rows that cover ``n_samples``."""
-    starts = range(0, n_samples, chunk_rows)
-    return [(start, min(start + chunk_rows, n_samples)) for start in starts]
+    return block_bounds(0, n_samples, chunk_rows)

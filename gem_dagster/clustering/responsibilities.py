@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._runtime import chunk_bounds
+from ._runtime import block_bounds, block_rows_for, chunk_bounds
 
 
 class LogitSource:
@@ -34,6 +34,9 @@ class LogitSource:
     cache : bool
         Keep the full (N, K) float64 matrix, computed once, instead of recomputing the matrix
         product for every pass.
+    cache_out : torch.Tensor of shape (N, K), float64, optional
+        Preallocated storage for the cached matrix, so that an EM loop can reuse one buffer.
+        Used only when ``cache`` is true.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class LogitSource:
         bias: torch.Tensor,
         chunk_rows: int,
         cache: bool,
+        cache_out: torch.Tensor | None = None,
     ) -> None:
         self.X = X
         self.n_samples = X.shape[0]
@@ -55,11 +59,27 @@ class LogitSource:
 
         self._cache = None
         if cache:
-            self._cache = torch.cat([self._compute(start, stop) for start, stop in self.bounds])
+            if cache_out is None:
+                cache_out = torch.empty(
+                    self.n_samples, self.n_clusters, dtype=torch.float64, device=X.device
+                )
+            # Each chunk is computed exactly as an uncached pass would compute it.
+            for start, stop in self.bounds:
+                self._compute(start, stop, cache_out[start:stop])
+            self._cache = cache_out
 
-    def _compute(self, start: int, stop: int) -> torch.Tensor:
+    def _compute(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
         cosines = self.X[start:stop] @ self._directions32
-        return cosines.double() * self._concentrations + self._bias
+        if out is None:
+            out = cosines.double()
+        else:
+            out.copy_(cosines)
+        return out.mul_(self._concentrations).add_(self._bias)
+
+    @property
+    def cached(self) -> bool:
+        """Whether the whole logit matrix is kept in memory."""
+        return self._cache is not None
 
     def logits(self, start: int, stop: int) -> torch.Tensor:
         """Return the float64 logits of rows ``start:stop``, shape (stop - start, K)."""
@@ -89,7 +109,8 @@ class ResponsibilityStatistics:
     labels : torch.Tensor of shape (N,), int64
         ``argmax_k gamma_ik``.
     worst_row : int
-        Row with the lowest ``logsumexp_k L_ik``, the point that the mixture explains worst.
+        Row with the lowest ``logsumexp_k L_ik``, the point that the mixture explains worst,
+        or -1 when it was not computed.
     responsibilities : torch.Tensor of shape (N, K), float64, or None
         Kept only when requested.
     """
@@ -110,6 +131,7 @@ def accumulate_statistics(
     source: LogitSource,
     log_responsibilities: LogResponsibilities,
     keep_responsibilities: bool,
+    find_worst_row: bool = True,
 ) -> ResponsibilityStatistics:
     """Run one pass over the data and sum what the M-step and the objective need.
 
@@ -118,9 +140,13 @@ def accumulate_statistics(
     source : LogitSource
         Logits and data rows.
     log_responsibilities : callable
-        ``(start, stop, logits) -> log gamma`` for a chunk, float64 of shape (stop - start, K).
+        ``(start, stop, logits) -> log gamma`` for a block of rows, float64 of shape
+        (stop - start, K).
     keep_responsibilities : bool
         Also return the full (N, K) responsibilities.
+    find_worst_row : bool, default=True
+        Compute ``worst_row``, which costs one more log-sum-exp over the logits. When false,
+        ``worst_row`` is -1.
     """
     X = source.X
     device = X.device
@@ -131,29 +157,35 @@ def accumulate_statistics(
     resultants = torch.zeros(n_clusters, n_features, dtype=torch.float64, device=device)
     entropy_sum = torch.zeros((), dtype=torch.float64, device=device)
     labels = torch.empty(n_samples, dtype=torch.int64, device=device)
-    kept = [] if keep_responsibilities else None
+    kept = None
+    if keep_responsibilities:
+        kept = torch.empty(n_samples, n_clusters, dtype=torch.float64, device=device)
     worst_value = torch.tensor(float("inf"), dtype=torch.float64, device=device)
-    worst_row = torch.tensor(0, dtype=torch.int64, device=device)
+    worst_row = torch.tensor(-1, dtype=torch.int64, device=device)
 
-    for start, stop in source.bounds:
-        logits = source.logits(start, stop)
-        log_gamma = log_responsibilities(start, stop, logits)
-        gamma = log_gamma.exp()
+    block_rows = block_rows_for(max(n_clusters, n_features))
+    for chunk_start, chunk_stop in source.bounds:
+        chunk_logits = source.logits(chunk_start, chunk_stop)
+        for start, stop in block_bounds(chunk_start, chunk_stop, block_rows):
+            logits = chunk_logits[start - chunk_start : stop - chunk_start]
+            log_gamma = log_responsibilities(start, stop, logits)
+            gamma = log_gamma.exp()
 
-        mass_sum += gamma.sum(dim=0)
-        resultants += gamma.T @ X[start:stop].double()
-        # 0 log 0 = 0, also where log_gamma is -inf (a component with prior weight 0).
-        entropy_sum -= torch.where(gamma > 0, gamma * log_gamma, 0.0).sum()
-        labels[start:stop] = torch.argmax(log_gamma, dim=1)
+            mass_sum += gamma.sum(dim=0)
+            resultants.addmm_(gamma.T, X[start:stop].double())
+            # 0 log 0 = 0, also where log_gamma is -inf (a component with prior weight 0).
+            entropy_sum -= torch.where(gamma > 0, gamma * log_gamma, 0.0).sum()
+            labels[start:stop] = torch.argmax(log_gamma, dim=1)
 
-        fit = torch.logsumexp(logits, dim=1)
-        chunk_worst = torch.argmin(fit)
-        if fit[chunk_worst] < worst_value:
-            worst_value = fit[chunk_worst]
-            worst_row = chunk_worst + start
+            if find_worst_row:
+                fit = torch.logsumexp(logits, dim=1)
+                block_worst = torch.argmin(fit)
+                if fit[block_worst] < worst_value:
+                    worst_value = fit[block_worst]
+                    worst_row = block_worst + start
 
-        if kept is not None:
-            kept.append(gamma)
+            if kept is not None:
+                kept[start:stop] = gamma
 
     return ResponsibilityStatistics(
         mass=mass_sum / n_samples,
@@ -161,5 +193,5 @@ def accumulate_statistics(
         mean_entropy=float(entropy_sum) / n_samples,
         labels=labels,
         worst_row=int(worst_row),
-        responsibilities=torch.cat(kept) if kept is not None else None,
+        responsibilities=kept,
     )

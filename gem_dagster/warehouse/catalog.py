@@ -18,7 +18,12 @@ import pyarrow as pa
 
 from gem_dagster.warehouse.layout import StorageLayout
 from gem_dagster.warehouse.parquet import write_table_atomically
-from gem_dagster.warehouse.schemas import ASSIGNMENTS_SCHEMA, REJECTS_SCHEMA, documents_schema
+from gem_dagster.warehouse.schemas import (
+    ASSIGNMENTS_SCHEMA,
+    MIXTURE_SCHEMA,
+    REJECTS_SCHEMA,
+    documents_schema,
+)
 
 # How long to wait for another process that holds the DuckDB file before giving up.
 LOCK_WAIT_SECONDS = 60.0
@@ -66,18 +71,26 @@ class Catalog:
         )
         self._create_parquet_view(connection, "rejected_documents", "rejects", REJECTS_SCHEMA)
         self._create_parquet_view(connection, "cluster_assignments", "assignments", ASSIGNMENTS_SCHEMA)
+        self._create_parquet_view(
+            connection, "mixture_weights", "mixture", MIXTURE_SCHEMA, partition="strategy"
+        )
 
     def _create_parquet_view(
-        self, connection: duckdb.DuckDBPyConnection, view: str, dataset: str, schema: pa.Schema
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        view: str,
+        dataset: str,
+        schema: pa.Schema,
+        partition: str = "shard",
     ) -> None:
         # DuckDB binds a view when it is created, and a glob that matches no file fails to
-        # bind. An empty file under the shard name "" (never a valid shard key) always
+        # bind. An empty file under the partition key "" (never a valid key) always
         # matches, and it gives the view its column types before any shard exists.
-        placeholder = self.layout.placeholder_file(dataset)
+        placeholder = self.layout.placeholder_file(dataset, partition)
         if not placeholder.exists():
             write_table_atomically(placeholder, schema.empty_table())
 
-        pattern = self.layout.partition_glob(dataset)
+        pattern = self.layout.partition_glob(dataset, partition)
         # union_by_name tolerates shards written before a metadata field was configured.
         source = f"SELECT * FROM read_parquet({_literal(pattern)}, union_by_name = true)"
         connection.execute(f"CREATE OR REPLACE VIEW {view} AS {source}")

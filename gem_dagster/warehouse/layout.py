@@ -4,6 +4,7 @@
     documents/shard=<key>/part-0.parquet           validated documents of one shard
     rejects/shard=<key>/part-0.parquet             rejected records of one shard
     assignments/shard=<key>/part-0.parquet         student labels of one shard
+    mixture/strategy=<name>/part-0.parquet         mixture weights of one strategy
     <asset>/<run id>/...                           unpartitioned artefacts, one folder per run
 
 Partition keys may contain '/', so they are URL-quoted into one folder name.
@@ -38,13 +39,16 @@ class StorageLayout:
     def assignments_file(self, shard: str) -> Path:
         return self.root / "assignments" / shard_storage_name(shard) / PART_FILE
 
-    def placeholder_file(self, dataset: str) -> Path:
-        """Empty part file under the shard name "" that keeps a dataset's glob non-empty."""
-        return self.root / dataset / "shard=" / PART_FILE
+    def placeholder_file(self, dataset: str, partition: str = "shard") -> Path:
+        """Empty part file under the partition key "" that keeps a dataset's glob non-empty."""
+        return self.root / dataset / f"{partition}=" / PART_FILE
 
-    def partition_glob(self, dataset: str) -> str:
-        """Glob over every shard's part file of a partitioned dataset (documents, rejects, ...)."""
-        return str(self.root / dataset / "shard=*" / PART_FILE)
+    def mixture_file(self, strategy: str) -> Path:
+        return self.root / "mixture" / f"strategy={strategy}" / PART_FILE
+
+    def partition_glob(self, dataset: str, partition: str = "shard") -> str:
+        """Glob over every partition's part file of a dataset (documents, rejects, ...)."""
+        return str(self.root / dataset / f"{partition}=*" / PART_FILE)
 
     def run_folder(self, asset: str, run_id: str) -> Path:
         """Folder for the artefacts that one run of an unpartitioned asset writes."""

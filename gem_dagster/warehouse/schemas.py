@@ -13,6 +13,17 @@ ASSIGNMENTS_SCHEMA = pa.schema(
     ]
 )
 
+MIXTURE_SCHEMA = pa.schema(
+    [
+        ("strategy", pa.string()),
+        ("cluster_id", pa.int64()),
+        ("name", pa.string()),
+        ("weight", pa.float64()),
+        ("tokens", pa.int64()),
+        ("epochs", pa.float64()),
+    ]
+)
+
 REJECTS_SCHEMA = pa.schema(
     [
         ("shard", pa.string()),

@@ -60,6 +60,7 @@ def test_run_prints_summary(finished_run: dict) -> None:
     assert "seed sample: 60 documents" in completed.stdout
     assert "bad.jsonl" in completed.stdout
     assert "corpus docs" in completed.stdout
+    assert "unimax" in completed.stdout
 
 
 def test_run_records_materialisations(finished_run: dict) -> None:
@@ -73,7 +74,7 @@ def test_run_records_materialisations(finished_run: dict) -> None:
 
     assert materialized == {
         "documents", "seed_sample", "embeddings", "teacher_clustering", "gis_taxonomy",
-        "student_model", "cluster_assignments",
+        "student_model", "cluster_assignments", "domain_stats", "mixture_weights",
     }
     assert sorted(partitions) == ["a.jsonl", "b.jsonl.gz", "bad.jsonl", "c.jsonl.zst", "nested/d.parquet"]
 

@@ -19,8 +19,10 @@ import pytest
 from gem_dagster.assets import (
     cluster_assignments,
     documents,
+    domain_stats,
     embeddings,
     gis_taxonomy,
+    mixture_weights,
     seed_sample,
     student_model,
     teacher_clustering,
@@ -80,7 +82,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             )
             for key in keys
         }
+        assert dg.materialize([domain_stats], instance=instance, resources=resources).success
+        weight_runs = {
+            strategy: dg.materialize(
+                [mixture_weights], instance=instance, resources=resources, partition_key=strategy
+            )
+            for strategy in ["uniform", "natural", "temperature", "unimax"]
+        }
         yield {
+            "weight_runs": weight_runs,
             "instance": instance,
             "resources": resources,
             "keys": keys,
@@ -201,6 +211,38 @@ def test_rematerialised_partition_replaces_rows(pipeline: dict) -> None:
         ).fetchone()
     assert rows == distinct == 1400
     assert pq.ParquetFile(pipeline["warehouse"].layout.assignments_file(key)).metadata.num_rows == 1400
+
+
+def test_domain_stats_count_whole_corpus(pipeline: dict) -> None:
+    with pipeline["warehouse"].catalog.connect(read_only=True) as connection:
+        counted = connection.execute("SELECT sum(documents), sum(tokens), count(*) FROM domain_stats").fetchone()
+        tokens = connection.execute("SELECT sum(n_tokens) FROM documents").fetchone()[0]
+
+    assert counted[0] == 8400
+    assert counted[1] == tokens
+    assert counted[2] == K
+
+
+def test_weights_valid_for_every_strategy(pipeline: dict) -> None:
+    for strategy, result in pipeline["weight_runs"].items():
+        assert result.success, strategy
+        assert checks_of(result)["weights_valid"].passed, strategy
+
+    with pipeline["warehouse"].catalog.connect(read_only=True) as connection:
+        sums = dict(connection.execute("SELECT strategy, sum(weight) FROM mixture_weights GROUP BY strategy").fetchall())
+        worst_epochs = connection.execute("SELECT max(epochs) FROM mixture_weights").fetchone()[0]
+        natural = connection.execute(
+            "SELECT w.weight, s.tokens FROM mixture_weights AS w JOIN domain_stats AS s USING (cluster_id) "
+            "WHERE w.strategy = 'natural' ORDER BY cluster_id"
+        ).fetchall()
+
+    assert set(sums) == {"uniform", "natural", "temperature", "unimax"}
+    for strategy, total in sums.items():
+        assert abs(total - 1.0) < 1e-9, strategy
+    assert worst_epochs <= 4.0 + 1e-9
+    total_tokens = sum(tokens for _, tokens in natural)
+    for weight, tokens in natural:
+        assert abs(weight - tokens / total_tokens) < 1e-9
 
 
 def test_explicit_cuda_without_gpu_fails_clearly() -> None:
