@@ -94,7 +94,7 @@ def register_shards(instance) -> list[str]:
     return keys
 
 
-def run_main_job(instance, shard_keys: list[str]) -> int:
+def run_main_job(instance, shard_keys: list[str], export_strategy: str = "unimax") -> int:
     """Ingest each shard, build the corpus model, then label each shard with the student."""
     from gem_dagster.definitions import defs
 
@@ -120,8 +120,11 @@ def run_main_job(instance, shard_keys: list[str]) -> int:
 
     if run_partitioned_job(instance, "weigh_domains", strategy_partitions.get_partition_keys()):
         return 1
+    if run_partitioned_job(instance, "export_training_mix", [export_strategy]):
+        return 1
 
     print(f"main job finished in {time.perf_counter() - started:.0f} s")
+    print(f"training mix ({export_strategy}) exported under {get_settings().storage_root / 'export' / export_strategy}")
     print_summary()
     return 0
 

@@ -12,6 +12,7 @@ from gem_dagster.assets import (
     seed_sample,
     student_model,
     teacher_clustering,
+    training_mix,
 )
 from gem_dagster.jobs import (
     assign_shards_job,
@@ -19,6 +20,7 @@ from gem_dagster.jobs import (
     domain_stats_job,
     ingest_shards_job,
     mixture_weights_job,
+    training_mix_job,
 )
 from gem_dagster.resources import (
     ComputeResource,
@@ -72,6 +74,7 @@ defs = dg.Definitions(
         cluster_assignments,
         domain_stats,
         mixture_weights,
+        training_mix,
     ],
     jobs=[
         ingest_shards_job,
@@ -79,6 +82,7 @@ defs = dg.Definitions(
         assign_shards_job,
         domain_stats_job,
         mixture_weights_job,
+        training_mix_job,
     ],
     sensors=[shard_sensor],
     resources=build_resources(get_settings()),

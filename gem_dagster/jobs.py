@@ -12,6 +12,7 @@ from gem_dagster.assets import (
     seed_sample,
     student_model,
     teacher_clustering,
+    training_mix,
 )
 from gem_dagster.partitions import shard_partitions, strategy_partitions
 
@@ -49,4 +50,11 @@ mixture_weights_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(mixture_weights),
     partitions_def=strategy_partitions,
     description="Compute the mixture weights of one strategy.",
+)
+
+training_mix_job = dg.define_asset_job(
+    "export_training_mix",
+    selection=dg.AssetSelection.assets(training_mix),
+    partitions_def=strategy_partitions,
+    description="Export the token-budgeted, shuffled training mix of one strategy.",
 )

@@ -152,6 +152,10 @@ class GemSettings(BaseSettings):
     mix_min_weight: float = Field(default=0.0, ge=0, lt=1, description="Smallest weight of a domain with tokens.")
     mix_temperature: float = Field(default=3.0, ge=1, description="tau of the temperature strategy.")
 
+    export_shard_documents: int = Field(
+        default=5000, ge=1, description="Documents per Parquet shard of the exported training mix."
+    )
+
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:

@@ -2,7 +2,7 @@
 
 from gem_dagster.assets.corpus import documents, seed_sample
 from gem_dagster.assets.embeddings import embeddings
-from gem_dagster.assets.mixing import domain_stats, mixture_weights
+from gem_dagster.assets.mixing import domain_stats, mixture_weights, training_mix
 from gem_dagster.assets.student import cluster_assignments, student_model
 from gem_dagster.assets.taxonomy import gis_taxonomy
 from gem_dagster.assets.teacher import teacher_clustering
@@ -17,4 +17,5 @@ __all__ = [
     "seed_sample",
     "student_model",
     "teacher_clustering",
+    "training_mix",
 ]

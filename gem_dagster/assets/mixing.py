@@ -3,14 +3,16 @@
 import json
 import os
 
+import duckdb
 import numpy as np
 import polars as pl
 
 import dagster as dg
 from gem_dagster.assets.charts import weight_bars
-from gem_dagster.assets.lineage import markdown_table
+from gem_dagster.assets.lineage import markdown_table, upstream_path
 from gem_dagster.assets.student import cluster_assignments
-from gem_dagster.mixing import DomainStats, compute_weights
+from gem_dagster.clustering import find_objective_decreases
+from gem_dagster.mixing import DomainStats, compute_weights, plan_selection
 from gem_dagster.partitions import strategy_partitions
 from gem_dagster.resources import WarehouseResource
 from gem_dagster.settings import get_settings
@@ -163,3 +165,169 @@ def mixture_weights(
             )
         ],
     )
+
+
+EXPORT_GATE_CHECK = "export_matches_weights"
+
+
+class TrainingMixConfig(dg.Config):
+    """Shuffle seed and output shard size of the exported mix."""
+
+    seed: int = _SETTINGS.seed
+    shard_documents: int = _SETTINGS.export_shard_documents
+
+
+@dg.asset(
+    deps=[mixture_weights, cluster_assignments],
+    partitions_def=strategy_partitions,
+    group_name="mixing",
+    kinds={"parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            EXPORT_GATE_CHECK,
+            asset="training_mix",
+            description="Exported tokens per domain fall short of weight x budget by less than "
+            "the domain's longest document, and no domain exceeds the epoch cap.",
+        )
+    ],
+)
+def training_mix(
+    context: dg.AssetExecutionContext, config: TrainingMixConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Token-budgeted training set for one strategy: documents sampled per domain by weight,
+    shuffled deterministically, in Parquet shards (id, text, cluster) with manifest.json and a
+    Megatron-LM style blend file."""
+    strategy = context.partition_key
+    layout = warehouse.layout
+    _refuse_poisoned_inputs(context, layout, strategy)
+    weights = json.loads((layout.mixture_file(strategy).parent / "weights.json").read_text())
+    budget = int(weights["token_budget"])
+    targets = {int(row["cluster_id"]): int(round(row["weight"] * budget)) for row in weights["domains"]}
+
+    folder = layout.root / "export" / strategy / context.run.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+
+    with duckdb.connect() as connection:
+        # An in-memory database over the Parquet files: partitioned assets never open the
+        # catalog file, which allows one writer only.
+        documents_glob = layout.partition_glob("documents")
+        connection.execute(
+            f"""
+            CREATE VIEW labelled AS
+            SELECT a.shard, a.id, a.cluster_id, d.n_tokens
+            FROM read_parquet('{layout.partition_glob("assignments")}') AS a
+            JOIN read_parquet('{documents_glob}', union_by_name = true) AS d USING (shard, id)
+            """
+        )
+        corpus_tokens = dict(
+            connection.execute(
+                "SELECT cluster_id, sum(n_tokens)::BIGINT FROM labelled GROUP BY cluster_id"
+            ).fetchall()
+        )
+        selection = plan_selection(connection, targets, config.seed).with_row_index("position")
+        connection.register("selection", selection.to_arrow())
+        rows = connection.execute(
+            f"""
+            SELECT s.id, s.shard, s.cluster_id AS cluster, s.pass, d.text, d.n_tokens
+            FROM selection AS s
+            JOIN read_parquet('{documents_glob}', union_by_name = true) AS d USING (shard, id)
+            ORDER BY s.position
+            """
+        ).pl()
+
+    parts = []
+    for number, start in enumerate(range(0, rows.height, config.shard_documents)):
+        part = folder / f"part-{number:05d}.parquet"
+        chunk = rows.slice(start, config.shard_documents)
+        write_table_atomically(part, chunk.select("id", "text", "cluster").to_arrow())
+        parts.append((part, int(chunk["n_tokens"].sum())))
+
+    exported = rows.group_by("cluster").agg(
+        pl.len().alias("documents"), pl.col("n_tokens").sum().alias("tokens"), pl.col("pass").max().alias("passes")
+    )
+    exported_tokens = dict(zip(exported["cluster"].to_list(), exported["tokens"].to_list()))
+    domain_rows = {int(row["cluster_id"]): row for row in weights["domains"]}
+    longest = dict(rows.group_by("cluster").agg(pl.col("n_tokens").max()).iter_rows())
+    shortfalls = {
+        cluster: targets[cluster] - int(exported_tokens.get(cluster, 0)) for cluster in targets
+    }
+    within = all(
+        0 <= shortfall <= max(int(longest.get(cluster, 0)), 0) for cluster, shortfall in shortfalls.items()
+    )
+    total_tokens = sum(tokens for _, tokens in parts)
+
+    manifest = {
+        "strategy": strategy,
+        "seed": config.seed,
+        "token_budget": budget,
+        "exported_tokens": total_tokens,
+        "documents": rows.height,
+        "domains": [
+            {"cluster_id": cluster, "name": domain_rows[cluster]["name"],
+             "weight": domain_rows[cluster]["weight"], "target_tokens": targets[cluster],
+             "exported_tokens": int(exported_tokens.get(cluster, 0)),
+             "epochs": float(exported_tokens.get(cluster, 0)) / max(corpus_tokens.get(cluster, 0), 1)}
+            for cluster in sorted(targets)
+        ],
+        "shards": [{"path": part.name, "tokens": tokens} for part, tokens in parts],
+        "inputs": _input_runs(context, strategy),
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    # Megatron-LM reads a blend as alternating weight and path; each shard is already mixed,
+    # so its weight is its share of the exported tokens.
+    blend = " ".join(f"{tokens / max(total_tokens, 1):.6f} {part}" for part, tokens in parts)
+    (folder / "blend.txt").write_text(blend + "\n")
+
+    context.log.info(
+        f"{strategy}: exported {rows.height:,} documents, {total_tokens:,} of {budget:,} budget "
+        f"tokens in {len(parts)} shards to {folder}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "documents": rows.height,
+            "exported_tokens": total_tokens,
+            "token_budget": budget,
+            "shards": len(parts),
+            "path": dg.MetadataValue.path(str(folder / "manifest.json")),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=EXPORT_GATE_CHECK,
+                passed=within,
+                metadata={"largest_shortfall_tokens": max(shortfalls.values(), default=0)},
+            )
+        ],
+    )
+
+
+def _refuse_poisoned_inputs(context: dg.AssetExecutionContext, layout, strategy: str) -> None:
+    """Raise before exporting from a teacher whose objective decreased or invalid weights."""
+    teacher = np.load(upstream_path(context, "teacher_clustering"), allow_pickle=False)
+    decreases = find_objective_decreases(teacher["objective_trace"])
+    if decreases.size:
+        raise RuntimeError(
+            f"refusing to export: the teacher's objective decreased at half-steps "
+            f"{decreases.tolist()[:5]}, so its clusters are not trustworthy; refit teacher_clustering"
+        )
+
+    weights_file = layout.mixture_file(strategy).parent / "weights.json"
+    if not weights_file.exists():
+        raise FileNotFoundError(f"no weights for strategy {strategy!r}: materialise mixture_weights first")
+    weights = json.loads(weights_file.read_text())
+    values = np.array([row["weight"] for row in weights["domains"]], dtype=np.float64)
+    epochs = np.array([row["epochs"] for row in weights["domains"]], dtype=np.float64)
+    if np.any(values < 0) or abs(values.sum() - 1.0) > 1e-9 or np.any(epochs > weights["max_epochs"] * (1 + 1e-9)):
+        raise RuntimeError(
+            f"refusing to export: weights of {strategy!r} in {weights_file} are negative, do not "
+            "sum to 1 or exceed the epoch cap; re-materialise mixture_weights"
+        )
+
+
+def _input_runs(context: dg.AssetExecutionContext, strategy: str) -> dict[str, str | None]:
+    """Return the run that last materialised each input of the export."""
+    runs: dict[str, str | None] = {}
+    for asset in ["teacher_clustering", "gis_taxonomy", "student_model", "domain_stats"]:
+        event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
+        runs[asset] = event.run_id if event is not None else None
+    runs["weights"] = str(strategy)
+    return runs

@@ -122,6 +122,10 @@ class EMRun:
         self.nu = torch.zeros(config.n_clusters, dtype=torch.float64, device=data.device)
         self.log_responsibilities: torch.Tensor | None = None
 
+        # N x K float64 buffers that every E-step reuses, allocated on first use.
+        self._logits_buffer: torch.Tensor | None = None
+        self._exponentials_buffer: torch.Tensor | None = None
+
         self.trace: list[float] = []
         self.steps: list[str] = []
         self.history: list[IterationRecord] = []
@@ -138,8 +142,20 @@ class EMRun:
         self.steps.append(step)
         return value
 
-    def e_step(self, keep_responsibilities: bool) -> EStepResult:
-        """Maximise F over the responsibilities for the current parameters."""
+    def _matrix_buffer(self, name: str) -> torch.Tensor:
+        buffer = getattr(self, name)
+        if buffer is None:
+            shape = (self.data.shape[0], self.config.n_clusters)
+            buffer = torch.empty(shape, dtype=torch.float64, device=self.data.device)
+            setattr(self, name, buffer)
+        return buffer
+
+    def e_step(self, keep_responsibilities: bool, find_worst_row: bool = False) -> EStepResult:
+        """Maximise F over the responsibilities for the current parameters.
+
+        ``find_worst_row`` also locates the row that the mixture explains worst, which only
+        re-seeding needs.
+        """
         # The MM solver updates every row in every round, so it needs the whole logit matrix.
         cache = self.plan.cache_logits or self.config.e_step == "mm"
         source = LogitSource(
@@ -149,25 +165,37 @@ class EMRun:
             self._bias(),
             self.plan.chunk_rows,
             cache,
+            self._matrix_buffer("_logits_buffer") if cache else None,
         )
         if self.config.e_step == "dual":
-            return self._dual_e_step(source, keep_responsibilities)
-        return self._mm_e_step(source, keep_responsibilities)
+            return self._dual_e_step(source, keep_responsibilities, find_worst_row)
+        return self._mm_e_step(source, keep_responsibilities, find_worst_row)
 
-    def _dual_e_step(self, source: LogitSource, keep: bool) -> EStepResult:
+    def _dual_e_step(self, source: LogitSource, keep: bool, find_worst_row: bool) -> EStepResult:
         config = self.config
+        cache_exponentials = self.plan.cache_exponentials
         solution = solve_dual(
-            source, self.balance, self.nu, config.e_step_tol, config.e_step_max_iter
+            source,
+            self.balance,
+            self.nu,
+            config.e_step_tol,
+            config.e_step_max_iter,
+            cache_exponentials=cache_exponentials,
+            exponentials_out=(
+                self._matrix_buffer("_exponentials_buffer")
+                if cache_exponentials and source.cached
+                else None
+            ),
         )
         self.nu = nu = solution.nu
 
         def log_responsibilities(start, stop, logits):
             return torch.log_softmax(logits - nu, dim=1)
 
-        statistics = accumulate_statistics(source, log_responsibilities, keep)
+        statistics = accumulate_statistics(source, log_responsibilities, keep, find_worst_row)
         return EStepResult(statistics, solution.n_iter, solution.converged)
 
-    def _mm_e_step(self, source: LogitSource, keep: bool) -> EStepResult:
+    def _mm_e_step(self, source: LogitSource, keep: bool, find_worst_row: bool) -> EStepResult:
         config = self.config
         logits = source.full()
         start = self.log_responsibilities
@@ -179,7 +207,9 @@ class EMRun:
         def stored_log_responsibilities(begin, stop, logits):
             return log_gamma[begin:stop]
 
-        statistics = accumulate_statistics(source, stored_log_responsibilities, keep)
+        statistics = accumulate_statistics(
+            source, stored_log_responsibilities, keep, find_worst_row
+        )
         # At the MM fixed point nu = lambda (pi - u); predict_proba uses it for new rows.
         self.nu = self.balance * (statistics.mass - 1.0 / config.n_clusters)
         return EStepResult(statistics, solution.n_iter, solution.converged)
@@ -197,17 +227,20 @@ class EMRun:
             self.concentrations,
         )
 
+    def _may_reseed(self, iteration: int) -> bool:
+        floor = self.config.reseed_mass_floor
+        return floor is not None and iteration <= self.config.reseed_until_iter
+
     def reseed(self, statistics: ResponsibilityStatistics, iteration: int) -> Reseed | None:
         """Move the lightest cluster onto the worst-fitting row if its mass is under the floor.
 
         The moved cluster takes the median concentration (unchanged when kappa is tied).
         """
-        floor = self.config.reseed_mass_floor
-        if floor is None or iteration > self.config.reseed_until_iter:
+        if not self._may_reseed(iteration):
             return None
         lightest = int(torch.argmin(statistics.mass))
         mass = float(statistics.mass[lightest])
-        if mass >= floor:
+        if mass >= self.config.reseed_mass_floor:
             return None
 
         row = self.data[statistics.worst_row].double()
@@ -225,7 +258,9 @@ class EMRun:
         """
         started = time.perf_counter()
 
-        e_result = self.e_step(keep_responsibilities=False)
+        e_result = self.e_step(
+            keep_responsibilities=False, find_worst_row=self._may_reseed(iteration)
+        )
         statistics = e_result.statistics
         objective_e = self._record(statistics, E_STEP)
 

@@ -27,7 +27,13 @@ from ._inputs import (
     check_n_features,
     check_positive_float,
 )
-from ._runtime import ConvergenceWarning, plan_memory, resolve_device, resolve_rng
+from ._runtime import (
+    ConvergenceWarning,
+    MemoryPlan,
+    plan_memory,
+    resolve_device,
+    resolve_rng,
+)
 from .estep import solve_dual
 from .objective import objective_value
 from .responsibilities import LogitSource, accumulate_statistics
@@ -295,8 +301,9 @@ class GEM:
         if not hasattr(self, "mean_directions_"):
             raise RuntimeError("this GEM instance is not fitted yet. Call fit(X) first.")
 
-    def _fitted_source(self, X, cache: bool) -> LogitSource:
-        """Return the logits of ``X`` under the fitted parameters, cached if asked and they fit."""
+    def _fitted_source(self, X, cache: bool) -> tuple[LogitSource, MemoryPlan]:
+        """Return the logits of ``X`` under the fitted parameters, cached if asked and they fit,
+        and the memory plan for ``X``."""
         self._check_fitted()
         device = resolve_device(self.device)
         data = as_unit_rows(X, device)
@@ -308,9 +315,10 @@ class GEM:
         directions = torch.as_tensor(self.mean_directions_, device=device)
         concentrations = torch.as_tensor(self.concentrations_, device=device)
         bias = cluster_bias(data.shape[1], concentrations, n_clusters)
-        return LogitSource(
+        source = LogitSource(
             data, directions, concentrations, bias, plan.chunk_rows, cache and plan.cache_logits
         )
+        return source, plan
 
     def predict_proba(self, X) -> np.ndarray:
         """Return responsibilities ``softmax(L(X) - nu)`` under the fitted parameters.
@@ -327,7 +335,7 @@ class GEM:
         -------
         ndarray of shape (n_samples, n_clusters)
         """
-        source = self._fitted_source(X, cache=False)
+        source, _ = self._fitted_source(X, cache=False)
         nu = torch.as_tensor(self.dual_variables_, device=source.X.device)
         chunks = [
             torch.softmax(source.logits(start, stop) - nu, dim=1).cpu()
@@ -346,7 +354,7 @@ class GEM:
         -------
         ndarray of shape (n_samples,), int64
         """
-        source = self._fitted_source(X, cache=False)
+        source, _ = self._fitted_source(X, cache=False)
         nu = torch.as_tensor(self.dual_variables_, device=source.X.device)
         chunks = [
             torch.argmax(source.logits(start, stop) - nu, dim=1).cpu()
@@ -366,7 +374,7 @@ class GEM:
         fit, up to the E-step tolerance.
         """
         # Each Newton step of the dual E-step is one pass over the logits, so cache them.
-        source = self._fitted_source(X, cache=True)
+        source, plan = self._fitted_source(X, cache=True)
         device = source.X.device
         n_clusters = self.mean_directions_.shape[0]
         solution = solve_dual(
@@ -375,12 +383,15 @@ class GEM:
             torch.as_tensor(self.dual_variables_, device=device),
             check_positive_float("e_step_tol", self.e_step_tol),
             check_int("e_step_max_iter", self.e_step_max_iter, 1),
+            cache_exponentials=plan.cache_exponentials,
         )
 
         def log_responsibilities(start, stop, logits):
             return torch.log_softmax(logits - solution.nu, dim=1)
 
-        statistics = accumulate_statistics(source, log_responsibilities, False)
+        statistics = accumulate_statistics(
+            source, log_responsibilities, False, find_worst_row=False
+        )
         directions = torch.as_tensor(self.mean_directions_, device=device)
         concentrations = torch.as_tensor(self.concentrations_, device=device)
         bias = cluster_bias(self.n_features_in_, concentrations, n_clusters)

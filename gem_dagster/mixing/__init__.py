@@ -6,6 +6,7 @@ this package, so ``compute_weights`` raises NotImplementedError for them.
 """
 
 from gem_dagster.mixing.caps import apply_epoch_cap, check_budget, epochs_per_domain
+from gem_dagster.mixing.export import plan_selection
 from gem_dagster.mixing.stats import DomainStats
 from gem_dagster.mixing.strategies import (
     PROXY_MODEL_STRATEGIES,
@@ -28,6 +29,7 @@ __all__ = [
     "compute_weights",
     "epochs_per_domain",
     "natural",
+    "plan_selection",
     "temperature",
     "uniform",
     "unimax",

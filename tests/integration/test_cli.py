@@ -75,6 +75,7 @@ def test_run_records_materialisations(finished_run: dict) -> None:
     assert materialized == {
         "documents", "seed_sample", "embeddings", "teacher_clustering", "gis_taxonomy",
         "student_model", "cluster_assignments", "domain_stats", "mixture_weights",
+        "training_mix",
     }
     assert sorted(partitions) == ["a.jsonl", "b.jsonl.gz", "bad.jsonl", "c.jsonl.zst", "nested/d.parquet"]
 

@@ -26,6 +26,7 @@ from gem_dagster.assets import (
     seed_sample,
     student_model,
     teacher_clustering,
+    training_mix,
 )
 from gem_dagster.clustering import find_objective_decreases
 from gem_dagster.corpus import list_shard_keys
@@ -89,7 +90,14 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             )
             for strategy in ["uniform", "natural", "temperature", "unimax"]
         }
+        export_runs = {
+            strategy: dg.materialize(
+                [training_mix], instance=instance, resources=resources, partition_key=strategy
+            )
+            for strategy in ["natural", "unimax"]
+        }
         yield {
+            "export_runs": export_runs,
             "weight_runs": weight_runs,
             "instance": instance,
             "resources": resources,
@@ -243,6 +251,45 @@ def test_weights_valid_for_every_strategy(pipeline: dict) -> None:
     total_tokens = sum(tokens for _, tokens in natural)
     for weight, tokens in natural:
         assert abs(weight - tokens / total_tokens) < 1e-9
+
+
+def test_export_tokens_match_weights(pipeline: dict) -> None:
+    for strategy, result in pipeline["export_runs"].items():
+        assert result.success, strategy
+        assert checks_of(result)["export_matches_weights"].passed, strategy
+        manifest_file = Path(result.asset_materializations_for_node("training_mix")[0].metadata["path"].value)
+        manifest = json.loads(manifest_file.read_text())
+        table = pq.read_table(list(manifest_file.parent.glob("part-*.parquet")))
+
+        assert table.num_rows == manifest["documents"]
+        assert table.column_names == ["id", "text", "cluster"]
+        # Each domain falls short of weight x budget by less than its longest document,
+        # which is at most the embedder token count of one sample document (under 3,000).
+        for domain in manifest["domains"]:
+            shortfall = domain["target_tokens"] - domain["exported_tokens"]
+            assert 0 <= shortfall < 3000, (strategy, domain)
+            assert domain["epochs"] <= 4.0 + 1e-9
+        blend = (manifest_file.parent / "blend.txt").read_text().split()
+        assert len(blend) == 2 * len(manifest["shards"])
+        assert abs(sum(float(weight) for weight in blend[0::2]) - 1.0) < 1e-3
+
+
+def test_export_is_deterministic(pipeline: dict) -> None:
+    first = pipeline["export_runs"]["unimax"]
+    again = dg.materialize(
+        [training_mix],
+        instance=pipeline["instance"],
+        resources=pipeline["resources"],
+        partition_key="unimax",
+    )
+    assert again.success
+
+    def exported_ids(result) -> list[str]:
+        manifest_file = Path(result.asset_materializations_for_node("training_mix")[0].metadata["path"].value)
+        parts = sorted(manifest_file.parent.glob("part-*.parquet"))
+        return [value for part in parts for value in pq.read_table(part)["id"].to_pylist()]
+
+    assert exported_ids(first) == exported_ids(again)
 
 
 def test_explicit_cuda_without_gpu_fails_clearly() -> None:
