@@ -57,7 +57,7 @@ def _dispatch(argv: list[str] | None) -> int:
     if arguments.command == "run":
         return run_main_job(instance, arguments.shard or keys)
     if arguments.command == "assign":
-        return run_partitioned_job(instance, "assign_shards", arguments.shard or keys)
+        return 0 if run_job(instance, "assign_shards", arguments.shard or keys) is not None else 1
     return 0
 
 
@@ -95,51 +95,72 @@ def register_shards(instance) -> list[str]:
 
 
 def run_main_job(instance, shard_keys: list[str], export_strategy: str = "unimax") -> int:
-    """Ingest each shard, build the corpus model, then label each shard with the student."""
-    from gem_dagster.definitions import defs
+    """Run every stage: ingest, corpus model, assignments, statistics, weights and one export.
 
-    started = time.perf_counter()
-    if run_partitioned_job(instance, "ingest_shards", shard_keys):
-        return 1
-
-    result = defs.resolve_job_def("build_corpus_model").execute_in_process(
-        instance=instance, raise_on_error=False
-    )
-    if not result.success:
-        print(f"error: build_corpus_model failed (run {result.run_id}); see `make ui`")
-        return 1
-
-    if run_partitioned_job(instance, "assign_shards", shard_keys):
-        return 1
-
-    result = defs.resolve_job_def("count_domains").execute_in_process(instance=instance, raise_on_error=False)
-    if not result.success:
-        print(f"error: count_domains failed (run {result.run_id}); see `make ui`")
-        return 1
+    Each stage is a Dagster job run in this process (one run per partition), so the runs
+    appear in the UI. Prints the seconds per asset and the process's peak memory after
+    each stage.
+    """
     from gem_dagster.partitions import strategy_partitions
 
-    if run_partitioned_job(instance, "weigh_domains", strategy_partitions.get_partition_keys()):
-        return 1
-    if run_partitioned_job(instance, "export_training_mix", [export_strategy]):
-        return 1
+    stages = [
+        ("ingest_shards", shard_keys),
+        ("build_corpus_model", [None]),
+        ("assign_shards", shard_keys),
+        ("count_domains", [None]),
+        ("weigh_domains", strategy_partitions.get_partition_keys()),
+        ("export_training_mix", [export_strategy]),
+    ]
+    started = time.perf_counter()
+    seconds_per_asset: dict[str, float] = {}
+    peak_after_stage: list[tuple[str, float]] = []
+    for job_name, partition_keys in stages:
+        run_ids = run_job(instance, job_name, partition_keys)
+        if run_ids is None:
+            return 1
+        for run_id in run_ids:
+            for step in instance.get_run_step_stats(run_id):
+                if step.end_time and step.start_time:
+                    duration = step.end_time - step.start_time
+                    seconds_per_asset[step.step_key] = seconds_per_asset.get(step.step_key, 0.0) + duration
+        peak_after_stage.append((job_name, _peak_rss_mb()))
 
     print(f"main job finished in {time.perf_counter() - started:.0f} s")
-    print(f"training mix ({export_strategy}) exported under {get_settings().storage_root / 'export' / export_strategy}")
+    print(f"{'asset':<22}{'seconds':>9}")
+    for asset, seconds in seconds_per_asset.items():
+        print(f"{asset:<22}{seconds:>9.1f}")
+    print("process peak memory after each stage: " + ", ".join(
+        f"{job_name} {peak:,.0f} MB" for job_name, peak in peak_after_stage
+    ))
+    export_root = get_settings().storage_root / "export" / export_strategy
+    print(f"training mix ({export_strategy}) exported under {export_root}")
     print_summary()
     return 0
 
 
-def run_partitioned_job(instance, job_name: str, shard_keys: list[str]) -> int:
-    """Run a partitioned job once per key in this process; return 1 on the first failure."""
+def run_job(instance, job_name: str, partition_keys: list[str | None]) -> list[str] | None:
+    """Run a job once per partition key (None: unpartitioned) in this process.
+
+    Returns the run ids, or None after printing an error at the first failed run.
+    """
     from gem_dagster.definitions import defs
 
     job = defs.resolve_job_def(job_name)
-    for key in shard_keys:
+    run_ids = []
+    for key in partition_keys:
         result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+        run_ids.append(result.run_id)
         if not result.success:
-            print(f"error: {job_name} failed for partition {key!r} (run {result.run_id}); see `make ui`")
-            return 1
-    return 0
+            where = f" for partition {key!r}" if key is not None else ""
+            print(f"error: {job_name} failed{where} (run {result.run_id}); see `make ui`")
+            return None
+    return run_ids
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def print_summary() -> None:
