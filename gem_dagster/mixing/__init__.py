@@ -1,8 +1,9 @@
-"""Mixture weights over corpus domains from token counts alone (no Dagster imports).
+"""Mixture weights over corpus domains (no Dagster imports).
 
-The strategies here are uniform, natural, temperature and UniMax. DoReMi, RegMix and
-performance-based reweighting need trained proxy language models and are not part of
-this package, so ``compute_weights`` raises NotImplementedError for them.
+Uniform, natural, temperature and UniMax need only the token counts. DoReMi, RegMix and
+performance-based reweighting (modules ``doremi``, ``regmix`` and ``perfre``) train small
+proxy language models from ``proxy``. ``compute_weights`` reaches all of them and imports
+torch and LightGBM only when a proxy model strategy is requested.
 """
 
 from gem_dagster.mixing.caps import apply_epoch_cap, check_budget, epochs_per_domain

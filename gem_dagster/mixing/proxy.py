@@ -67,6 +67,9 @@ class ProxyConfig:
         Seed of the parameter initialisation and of the window sampling.
     device : str
         Torch device, for example ``"cpu"`` or ``"cuda"``.
+
+        NOTE: only ``"cpu"`` has been run. Other devices should work because every
+        tensor is created on or moved to ``device``.
     log_every : int
         Steps between progress lines in the log. 0 turns progress logging off.
     """
@@ -237,8 +240,8 @@ def split_streams(
 ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """Cut each stream into a training head and a validation tail.
 
-    The tail holds ``ceil(validation_fraction * len)`` tokens of each stream. Cutting by
-    position keeps the two parts disjoint, so a proxy never sees its validation windows.
+    The tail contains ``ceil(validation_fraction * len)`` tokens of each stream. Cutting by
+    position keeps the two parts disjoint, so no proxy trains on its validation windows.
     """
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
@@ -316,7 +319,7 @@ def sample_batch(
         rng,
     )
 
-    # Put each domain's windows back at the rows that asked for that domain.
+    # Put each domain's windows back at the rows assigned to that domain.
     rows = np.empty((row_domains.size, seq_len + 1), dtype=np.int64)
     for position, domain in enumerate(domain_ids):
         if counts[position]:

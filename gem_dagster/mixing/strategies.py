@@ -8,6 +8,7 @@ domain within ``max_epochs`` epochs of the budget. Each domain with tokens gets 
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 import numbers
@@ -40,7 +41,8 @@ class MixtureWeights:
     Attributes
     ----------
     strategy : str
-        Name of the strategy that produced the weights, a key of ``STRATEGIES``.
+        Name of the strategy that produced the weights, a key of ``STRATEGIES`` or one of
+        ``PROXY_MODEL_STRATEGIES``.
     cluster_ids : numpy.ndarray of int64, shape (K,)
         Domain of each entry, in the order of the input ``DomainStats``.
     weights : numpy.ndarray of float64, shape (K,)
@@ -255,8 +257,14 @@ STRATEGIES: dict[str, Callable[..., MixtureWeights]] = {
 }
 
 # Strategies that train small proxy language models (DoReMi, RegMix and performance-based
-# reweighting). They need the proxy model trainer and are not implemented in this package.
+# reweighting). Each lives in the module of the same name, imported on first use so that
+# the cheap strategies do not import torch and LightGBM.
 PROXY_MODEL_STRATEGIES: tuple[str, ...] = ("doremi", "regmix", "perfre")
+
+
+def _proxy_strategy(name: str) -> Callable[..., MixtureWeights]:
+    module = importlib.import_module(f"gem_dagster.mixing.{name}")
+    return getattr(module, name)
 
 
 def compute_weights(name: str, stats: DomainStats, budget: int, **params: Any) -> MixtureWeights:
@@ -265,14 +273,15 @@ def compute_weights(name: str, stats: DomainStats, budget: int, **params: Any) -
     Parameters
     ----------
     name : str
-        A key of ``STRATEGIES``.
+        A key of ``STRATEGIES`` or one of ``PROXY_MODEL_STRATEGIES``.
     stats : DomainStats
         Documents and tokens per domain.
     budget : int
         Training budget in tokens.
     **params
         Keyword arguments of that strategy, for example ``max_epochs``, ``min_weight`` and,
-        for ``temperature``, ``tau``.
+        for ``temperature``, ``tau``. The proxy model strategies also need
+        ``token_streams`` (token ids per cluster id) and ``proxy`` (a ``ProxyConfig``).
 
     Returns
     -------
@@ -280,24 +289,28 @@ def compute_weights(name: str, stats: DomainStats, budget: int, **params: Any) -
 
     Raises
     ------
-    NotImplementedError
-        If ``name`` is one of ``PROXY_MODEL_STRATEGIES``.
     ValueError
-        If ``name`` is unknown or a parameter does not belong to the strategy.
+        If ``name`` is unknown, a parameter does not belong to the strategy, or a proxy
+        model strategy is missing ``token_streams`` or ``proxy``.
     """
     if name in PROXY_MODEL_STRATEGIES:
-        raise NotImplementedError(
-            f"mixing strategy {name!r} needs a trained proxy language model and is not "
-            f"implemented in gem_dagster.mixing. Strategies available without one: "
-            f"{sorted(STRATEGIES)}"
-        )
-    if name not in STRATEGIES:
+        missing = [parameter for parameter in ("token_streams", "proxy") if parameter not in params]
+        if missing:
+            raise ValueError(
+                f"mixing strategy {name!r} needs a trained proxy language model, so it "
+                f"requires the parameters {missing}: token_streams maps each cluster id to "
+                f"its token ids and proxy is a gem_dagster.mixing.proxy.ProxyConfig. "
+                f"Strategies available without them: {sorted(STRATEGIES)}"
+            )
+        strategy = _proxy_strategy(name)
+    elif name in STRATEGIES:
+        strategy = STRATEGIES[name]
+    else:
         raise ValueError(
             f"unknown mixing strategy {name!r}. Known strategies: {sorted(STRATEGIES)}, "
             f"and {list(PROXY_MODEL_STRATEGIES)} which need a proxy language model"
         )
 
-    strategy = STRATEGIES[name]
     accepted = [
         parameter
         for parameter in inspect.signature(strategy).parameters

@@ -263,10 +263,10 @@ def test_unknown_strategy_lists_known(stats: DomainStats) -> None:
 
 
 @pytest.mark.parametrize("name", ["doremi", "regmix", "perfre"])
-def test_proxy_strategies_not_implemented(name: str, stats: DomainStats) -> None:
+def test_proxy_strategies_need_token_streams(name: str, stats: DomainStats) -> None:
     assert name in PROXY_MODEL_STRATEGIES
     expected = rf"'{name}' needs a trained proxy language model"
-    with pytest.raises(NotImplementedError, match=expected):
+    with pytest.raises(ValueError, match=expected):
         compute_weights(name, stats, 1_000)
 
 
