@@ -13,7 +13,7 @@ from ._inputs import check_initial_directions
 from ._runtime import MemoryPlan
 from ._seeding import nearest_direction_partition, spherical_kmeans_plus_plus
 from .diagnostics import E_STEP, M_STEP, RESEED, IterationRecord, Reseed
-from .estep import solve_dual, solve_mm
+from .estep import accumulate_dual_statistics, solve_dual, solve_mm
 from .metrics import balance_entropy
 from .mstep import projected_lengths, solve_concentrations, update_mean_directions
 from .objective import objective_value
@@ -122,9 +122,8 @@ class EMRun:
         self.nu = torch.zeros(config.n_clusters, dtype=torch.float64, device=data.device)
         self.log_responsibilities: torch.Tensor | None = None
 
-        # N x K float64 buffers that every E-step reuses, allocated on first use.
-        self._logits_buffer: torch.Tensor | None = None
-        self._exponentials_buffer: torch.Tensor | None = None
+        # N x K float64 buffers that every E-step reuses, by name.
+        self._buffers: dict[str, torch.Tensor] = {}
 
         self.trace: list[float] = []
         self.steps: list[str] = []
@@ -143,12 +142,11 @@ class EMRun:
         return value
 
     def _matrix_buffer(self, name: str) -> torch.Tensor:
-        buffer = getattr(self, name)
-        if buffer is None:
+        """Return the N x K float64 buffer ``name``, allocated on first use."""
+        if name not in self._buffers:
             shape = (self.data.shape[0], self.config.n_clusters)
-            buffer = torch.empty(shape, dtype=torch.float64, device=self.data.device)
-            setattr(self, name, buffer)
-        return buffer
+            self._buffers[name] = torch.empty(shape, dtype=torch.float64, device=self.data.device)
+        return self._buffers[name]
 
     def e_step(self, keep_responsibilities: bool, find_worst_row: bool = False) -> EStepResult:
         """Maximise F over the responsibilities for the current parameters.
@@ -165,7 +163,7 @@ class EMRun:
             self._bias(),
             self.plan.chunk_rows,
             cache,
-            self._matrix_buffer("_logits_buffer") if cache else None,
+            self._matrix_buffer("logits") if cache else None,
         )
         if self.config.e_step == "dual":
             return self._dual_e_step(source, keep_responsibilities, find_worst_row)
@@ -182,17 +180,13 @@ class EMRun:
             config.e_step_max_iter,
             cache_exponentials=cache_exponentials,
             exponentials_out=(
-                self._matrix_buffer("_exponentials_buffer")
+                self._matrix_buffer("exponentials")
                 if cache_exponentials and source.cached
                 else None
             ),
         )
-        self.nu = nu = solution.nu
-
-        def log_responsibilities(start, stop, logits):
-            return torch.log_softmax(logits - nu, dim=1)
-
-        statistics = accumulate_statistics(source, log_responsibilities, keep, find_worst_row)
+        self.nu = solution.nu
+        statistics = accumulate_dual_statistics(source, solution, keep, find_worst_row)
         return EStepResult(statistics, solution.n_iter, solution.converged)
 
     def _mm_e_step(self, source: LogitSource, keep: bool, find_worst_row: bool) -> EStepResult:

@@ -32,7 +32,8 @@ class IterationRecord:
     kappa_mean, kappa_min, kappa_max : float
         Concentrations after the M-step.
     e_step_iterations : int
-        Newton steps (dual solver) or MM rounds (mm solver) of the E-step.
+        Newton steps over all rows (dual solver), not counting the cheaper steps on a
+        subsample that may precede them, or MM rounds (mm solver) of the E-step.
     e_step_converged : bool
         Whether the E-step met its tolerance.
     seconds : float

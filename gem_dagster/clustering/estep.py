@@ -10,12 +10,14 @@ Both solvers below reach its unique maximiser, where
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from ._runtime import block_bounds, block_rows_for
-from .responsibilities import LogitSource
+from .responsibilities import LogitSource, ResponsibilityStatistics, StatisticsSums
 
 # Sufficient decrease constant of the Armijo backtracking rule.
 _ARMIJO = 1e-4
@@ -24,13 +26,26 @@ _MAX_HALVINGS = 40
 # less than this is accepted, so Newton can still reduce the gradient near the optimum.
 _VALUE_NOISE = 1e-14
 
-# The cached exponentials E_ik = exp(L_ik - b_k - c_i) are floored at exp(-_EXPONENT_FLOOR),
-# and D(nu) is read from them only while the offsets nu - b span at most _MAX_SPREAD. Every
-# product of an entry and a weight then stays above exp(-700), clear of the float64
-# subnormals, which start at exp(-708) and make exp() several times slower. A floored entry is
-# at least exp(-100) times smaller than its row's largest term, so the floor changes no sum.
-_EXPONENT_FLOOR = 400.0
-_MAX_SPREAD = 300.0
+# The cached exponentials E_ik = exp(L_ik - b_k - c_i) are floored at exp(-_EXPONENT_FLOOR), so
+# exp() never returns a float64 subnormal (below exp(-708)). Subnormal results made exp() three
+# times slower with torch 2.13 on an AMD EPYC CPU. D(nu) is read from the cache only while the
+# offsets nu - b span at most _MAX_SPREAD. Every row then keeps a term of at least
+# exp(-_MAX_SPREAD), and a floored entry is at least exp(-100) times smaller than that term, so
+# the floor changes no sum in float64.
+_EXPONENT_FLOOR = 700.0
+_MAX_SPREAD = 600.0
+
+# The subsample solve (see _presolve) takes about _PRESOLVE_ROWS rows, runs only when that is
+# every _PRESOLVE_MIN_STRIDE-th row or fewer, and stops at a gradient of _PRESOLVE_TOL.
+_PRESOLVE_ROWS = 8192
+_PRESOLVE_MIN_STRIDE = 4
+_PRESOLVE_TOL = 1e-3
+# The presolve runs while the subsample's gradient at the start exceeds both _PRESOLVE_GRADIENT
+# and _PRESOLVE_NOISE standard errors of its cluster mass, sqrt(pi_k (1 - pi_k) / rows). In the
+# fits described at _presolve, a start with a gradient of 2e-2 or less took 3 to 9 Newton
+# steps, about as many as the solve on all rows takes after a presolve.
+_PRESOLVE_GRADIENT = 2e-2
+_PRESOLVE_NOISE = 5.0
 
 
 @dataclass
@@ -48,7 +63,15 @@ class DualSolution:
     gradient_norm : float
         Final ``max |grad D(nu)|``, in units of cluster mass.
     n_evaluations : int
-        Evaluations of D, one per trial point of the line searches plus the starting point.
+        Evaluations of D: the starting point, every trial point of the line searches and,
+        without cached exponentials, every extra pass for the moments.
+    mean_log_sum_exp : float
+        ``mean_i logsumexp_k(L_ik - nu_k)`` at ``nu``, NaN when lambda = 0.
+    probabilities : callable or None
+        ``(start, stop) -> softmax(L - nu)`` for those rows, read from the solver's cached
+        exponentials. Valid until the cache is overwritten, and None without a cache.
+    n_presolve_iter : int
+        Newton steps on a subsample of the rows before ``n_iter`` steps on all of them.
     """
 
     nu: torch.Tensor
@@ -56,6 +79,9 @@ class DualSolution:
     converged: bool
     gradient_norm: float
     n_evaluations: int = 0
+    mean_log_sum_exp: float = math.nan
+    probabilities: Callable[[int, int], torch.Tensor] | None = None
+    n_presolve_iter: int = 0
 
 
 @dataclass
@@ -80,22 +106,26 @@ def _dual_value(mean_log_sum_exp: float, nu: torch.Tensor, balance: float) -> fl
     return mean_log_sum_exp + float(nu.mean()) + float(nu @ nu) / (2.0 * balance)
 
 
-def _add_outer_products(total: torch.Tensor, probabilities: torch.Tensor) -> None:
-    """Add ``sum_i p_i p_i^T`` over the rows of a block to ``total``.
+def _add_outer_products(
+    total: torch.Tensor, probabilities: torch.Tensor, single: torch.Tensor
+) -> None:
+    """Add ``sum_i p_i p_i^T`` over the rows of a block to ``total``, using ``single``, a
+    float32 tensor of the same shape, as scratch.
 
     The product runs in float32, several times faster than in float64. Only the Newton
     direction uses it, while the gradient and D stay float64, so the line search and the
-    stopping rule are unaffected. On GEM problems with N = 50,000 and K = 64 it took as many
-    Newton steps as the float64 product.
+    stopping rule are unaffected. On the E-steps of a GEM fit to ``sample_anisotropic_cone``
+    data (N = 50,000, d = 384, K = 64) it took the same number of Newton steps, give or take
+    one, as the float64 product.
     """
-    single = probabilities.to(torch.float32)
+    single.copy_(probabilities)
     total += single.T @ single
 
 
 class _CachedExponentials:
     """Evaluations of D from the exponentiated logits, stored for all rows.
 
-    For a base ``b``, the cache holds ``E_ik = exp(L_ik - b_k - c_i)`` with the row maximum
+    For a base ``b``, the cache contains ``E_ik = exp(L_ik - b_k - c_i)`` with the row maximum
     ``c_i = max_k (L_ik - b_k)``. For ``nu = b + delta`` with ``m = min_k delta_k``,
 
         logsumexp_k (L_ik - nu_k) = c_i - m + log sum_k E_ik w_k,   w_k = exp(m - delta_k),
@@ -109,39 +139,38 @@ class _CachedExponentials:
         self._logits = logits
         self._balance = balance
         self._exponentials = torch.empty_like(logits) if out is None else out
-        self._blocks = block_bounds(0, logits.shape[0], block_rows_for(logits.shape[1]))
+        block_rows = min(block_rows_for(logits.shape[1]), logits.shape[0])
+        self._blocks = block_bounds(0, logits.shape[0], block_rows)
+        # Scratch for the responsibilities of one block, in float64 and float32.
+        self._block = torch.empty(
+            block_rows, logits.shape[1], dtype=torch.float64, device=logits.device
+        )
+        self._block32 = torch.empty_like(self._block, dtype=torch.float32)
         self._base: torch.Tensor | None = None
         self._mean_row_max = 0.0
         self.n_evaluations = 0
 
-    def _rebase(self, nu: torch.Tensor) -> None:
+    def _rebase(self, nu: torch.Tensor) -> _DualPoint:
+        """Rebuild the cache around ``nu`` and return D there, read from the new row sums."""
         row_max_sum = torch.zeros((), dtype=torch.float64, device=nu.device)
+        row_sums = torch.empty(self._logits.shape[0], dtype=torch.float64, device=nu.device)
         for start, stop in self._blocks:
             block = self._exponentials[start:stop]
             torch.sub(self._logits[start:stop], nu, out=block)
             row_max = block.amax(dim=1, keepdim=True)
             block.sub_(row_max).clamp_(min=-_EXPONENT_FLOOR).exp_()
             row_max_sum += row_max.sum()
+            torch.sum(block, dim=1, out=row_sums[start:stop])
+
         self._base = nu.clone()
         self._mean_row_max = float(row_max_sum) / self._logits.shape[0]
+        return self._point(nu, torch.ones_like(nu), row_sums, 0.0)
 
-    def _spread(self, nu: torch.Tensor) -> float:
-        offsets = nu - self._base
-        return float(offsets.max() - offsets.min())
-
-    def start(self, nu: torch.Tensor) -> _DualPoint:
-        """Build the cache around ``nu`` and evaluate D there."""
-        self._rebase(nu)
-        return self.evaluate(nu)
-
-    def evaluate(self, nu: torch.Tensor) -> _DualPoint:
-        """Evaluate D at ``nu``, whose offsets from the base span at most ``_MAX_SPREAD``."""
-        offsets = nu - self._base
-        lowest = offsets.min()
-        weights = torch.exp(lowest - offsets)
-        row_sums = self._exponentials @ weights
-        mean_log_sum_exp = self._mean_row_max - float(lowest) + float(row_sums.log().mean())
+    def _point(
+        self, nu: torch.Tensor, weights: torch.Tensor, row_sums: torch.Tensor, lowest: float
+    ) -> _DualPoint:
         self.n_evaluations += 1
+        mean_log_sum_exp = self._mean_row_max - lowest + float(row_sums.log().mean())
         return _DualPoint(
             nu=nu,
             mean_log_sum_exp=mean_log_sum_exp,
@@ -150,18 +179,36 @@ class _CachedExponentials:
             row_sums=row_sums,
         )
 
+    def _spread(self, nu: torch.Tensor) -> float:
+        offsets = nu - self._base
+        return float(offsets.max() - offsets.min())
+
+    def start(self, nu: torch.Tensor) -> _DualPoint:
+        """Build the cache around ``nu`` and evaluate D there."""
+        return self._rebase(nu)
+
+    def evaluate(self, nu: torch.Tensor) -> _DualPoint:
+        """Evaluate D at ``nu``, whose offsets from the base span at most ``_MAX_SPREAD``."""
+        offsets = nu - self._base
+        lowest = offsets.min()
+        weights = torch.exp(lowest - offsets)
+        return self._point(nu, weights, self._exponentials @ weights, float(lowest))
+
     def limit_step(
         self, point: _DualPoint, step: torch.Tensor, step_size: float
     ) -> tuple[_DualPoint, float]:
-        """Return the point (re-evaluated if the base moved) and a step size that D can be
-        evaluated at from the cache."""
+        """Shorten ``step_size`` so that D at ``point.nu + step_size * step`` can be read from
+        the cache, and return the point and the step size.
+
+        If the step does not fit from the current base, the base first moves to ``point.nu``,
+        where the point is re-evaluated.
+        """
         if self._spread(point.nu + step_size * step) <= _MAX_SPREAD:
             return point, step_size
 
         if self._spread(point.nu) > 0.0:
-            self._rebase(point.nu)
             moments = (point.mean_probabilities, point.mean_outer)
-            point = self.evaluate(point.nu)
+            point = self._rebase(point.nu)
             point.mean_probabilities, point.mean_outer = moments
 
         # From the base, the offsets of nu + t step span t * spread(step).
@@ -169,6 +216,10 @@ class _CachedExponentials:
         if step_spread * step_size > _MAX_SPREAD:
             step_size = _MAX_SPREAD / step_spread
         return point, step_size
+
+    def _probabilities(self, point: _DualPoint, start: int, stop: int, out: torch.Tensor) -> None:
+        torch.mul(self._exponentials[start:stop], point.weights, out=out)
+        out /= point.row_sums[start:stop, None]
 
     def moments(self, point: _DualPoint) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the row averages of ``p_i`` and ``p_i p_i^T`` at ``point``."""
@@ -178,15 +229,27 @@ class _CachedExponentials:
             probability_sum = torch.zeros(n_clusters, dtype=torch.float64, device=device)
             outer_sum = torch.zeros(n_clusters, n_clusters, dtype=torch.float64, device=device)
             for start, stop in self._blocks:
-                probabilities = self._exponentials[start:stop] * point.weights
-                probabilities /= point.row_sums[start:stop, None]
+                probabilities = self._block[: stop - start]
+                self._probabilities(point, start, stop, probabilities)
                 probability_sum += probabilities.sum(dim=0)
-                _add_outer_products(outer_sum, probabilities)
+                _add_outer_products(outer_sum, probabilities, self._block32[: stop - start])
 
             n_samples = self._logits.shape[0]
             point.mean_probabilities = probability_sum / n_samples
             point.mean_outer = outer_sum / n_samples
         return point.mean_probabilities, point.mean_outer
+
+    def probabilities(self, point: _DualPoint) -> Callable[[int, int], torch.Tensor]:
+        """Return ``(start, stop) -> softmax(L - nu)`` for rows ``start:stop`` at ``point``."""
+
+        def rows(start: int, stop: int) -> torch.Tensor:
+            block = torch.empty(
+                stop - start, self._logits.shape[1], dtype=torch.float64, device=self._logits.device
+            )
+            self._probabilities(point, start, stop, block)
+            return block
+
+        return rows
 
 
 class _LogitPasses:
@@ -230,7 +293,8 @@ class _LogitPasses:
                 if with_moments:
                     shifted /= row_sums
                     probability_sum += shifted.sum(dim=0)
-                    _add_outer_products(outer_sum, shifted)
+                    single = torch.empty_like(shifted, dtype=torch.float32)
+                    _add_outer_products(outer_sum, shifted, single)
 
         self.n_evaluations += 1
         n_samples = source.n_samples
@@ -246,6 +310,10 @@ class _LogitPasses:
     ) -> tuple[_DualPoint, float]:
         """Return the point and step size unchanged, because a pass can evaluate any nu."""
         return point, step_size
+
+    def probabilities(self, point: _DualPoint) -> None:
+        """Return None, because without a cache the responsibilities need a pass."""
+        return None
 
     def moments(self, point: _DualPoint) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the row averages of ``p_i`` and ``p_i p_i^T`` at ``point``."""
@@ -284,69 +352,25 @@ def _newton_direction(hessian: torch.Tensor, gradient: torch.Tensor) -> torch.Te
     return step.to(gradient.device)
 
 
-def solve_dual(
-    source: LogitSource,
+def _gradient(point: _DualPoint, mean_probabilities: torch.Tensor, balance: float) -> torch.Tensor:
+    """Return ``grad D(nu) = u + nu / lambda - mean_i p_i``."""
+    return 1.0 / point.nu.shape[0] + point.nu / balance - mean_probabilities
+
+
+def _minimise(
+    evaluator: _CachedExponentials | _LogitPasses,
     balance: float,
-    initial_nu: torch.Tensor,
+    point: _DualPoint,
     tol: float,
     max_iter: int,
-    cache_exponentials: bool = True,
-    exponentials_out: torch.Tensor | None = None,
-) -> DualSolution:
-    """Minimise the convex dual of the E-step by damped Newton steps.
-
-    The dual objective is
-
-        D(nu) = (1/N) sum_i logsumexp_k(L_ik - nu_k) + <nu, u> + ||nu||^2 / (2 lambda),
-
-    with gradient ``u + nu/lambda - mean_i p_i`` and Hessian
-    ``mean_i (diag p_i - p_i p_i^T) + I/lambda``, where ``p_i = softmax(L_i - nu)``. Its
-    minimiser gives the E-step optimum ``gamma_i = p_i``, and strong duality holds:
-    ``F(Gamma(nu)) = D(nu) - (lambda/2) ||grad D(nu)||^2``. Each Newton step is followed by
-    Armijo backtracking, which starts from twice the previous accepted step size (at most 1)
-    because far from the optimum D is close to piecewise linear at the scale of the logits and
-    full steps overshoot.
-
-    With cached logits and ``cache_exponentials``, D is evaluated from stored exponentials
-    (see ``_CachedExponentials``): a trial point costs one N x K matrix-vector product and an
-    accepted point one more pass for the moments. Otherwise every evaluation is a pass over
-    the logits, O(N K), plus the matrix product when they are not cached.
-
-    Parameters
-    ----------
-    source : LogitSource
-        Logits of the current parameters.
-    balance : float
-        lambda >= 0. For lambda = 0 the penalty vanishes, nu = 0 and the responsibilities are
-        the plain posterior, with no division by lambda.
-    initial_nu : torch.Tensor of shape (K,), float64
-        Warm start, usually the previous E-step's solution.
-    tol : float
-        Stop when every gradient entry is at most ``tol`` in absolute value.
-    max_iter : int
-        Maximum Newton steps.
-    cache_exponentials : bool, default=True
-        Use an N x K float64 matrix of exponentials when the source caches its logits.
-    exponentials_out : torch.Tensor of shape (N, K), float64, optional
-        Preallocated storage for that matrix.
-    """
-    if balance == 0.0:
-        return DualSolution(torch.zeros_like(initial_nu), 0, True, 0.0)
-
-    if source.cached and cache_exponentials:
-        evaluator = _CachedExponentials(source.full(), balance, exponentials_out)
-    else:
-        evaluator = _LogitPasses(source, balance)
-
-    n_clusters = source.n_clusters
-    uniform = 1.0 / n_clusters
-    point = evaluator.start(initial_nu.clone())
-
+) -> tuple[_DualPoint, int, float]:
+    """Run damped Newton steps from ``point`` and return the last point, the number of steps
+    and the final ``max |grad D|``."""
     n_iter = 0
     step_size = 1.0
     while True:
         mean_probabilities, mean_outer = evaluator.moments(point)
-        gradient = uniform + point.nu / balance - mean_probabilities
+        gradient = _gradient(point, mean_probabilities, balance)
         gradient_norm = float(gradient.abs().max())
         if gradient_norm <= tol or n_iter >= max_iter:
             break
@@ -371,9 +395,157 @@ def solve_dual(
         point = accepted
         n_iter += 1
 
+    return point, n_iter, gradient_norm
+
+
+def _presolve(
+    source: LogitSource, balance: float, nu: torch.Tensor, max_iter: int
+) -> tuple[torch.Tensor, int]:
+    """Return a start for the Newton steps on all rows, and the steps spent on a subsample.
+
+    Far from the optimum, D is close to piecewise linear at the scale of the logits, so from
+    the previous E-step's nu Newton takes 10 to 30 damped steps. The dual of every
+    ``stride``-th row has almost the same optimum, and its steps cost 1 / ``stride`` as much.
+    In the first E-steps of GEM fits to ``sample_anisotropic_cone`` data (d = 384, K = 64,
+    N = 50,000 and 200,000), starting from the subsample's solution left 4 to 7 steps on all
+    rows. At the optimum of all rows the subsample's gradient was still 2e-3 to 4e-3 there, so
+    near the optimum a presolve would move nu away from it, and it is skipped (see
+    ``_PRESOLVE_GRADIENT``).
+    """
+    stride = source.n_samples // _PRESOLVE_ROWS
+    if stride < _PRESOLVE_MIN_STRIDE:
+        return nu, 0
+
+    logits = source.strided_rows(stride)
+    evaluator = _CachedExponentials(logits, balance, None)
+    point = evaluator.start(nu)
+    mean_probabilities, _ = evaluator.moments(point)
+    gradient_norm = float(_gradient(point, mean_probabilities, balance).abs().max())
+    variance = float((mean_probabilities * (1.0 - mean_probabilities)).max())
+    noise = _PRESOLVE_NOISE * math.sqrt(variance / logits.shape[0])
+    if gradient_norm <= max(_PRESOLVE_GRADIENT, noise):
+        return nu, 0
+
+    point, n_iter, _ = _minimise(evaluator, balance, point, _PRESOLVE_TOL, max_iter)
+    return point.nu, n_iter
+
+
+def solve_dual(
+    source: LogitSource,
+    balance: float,
+    initial_nu: torch.Tensor,
+    tol: float,
+    max_iter: int,
+    cache_exponentials: bool = True,
+    exponentials_out: torch.Tensor | None = None,
+) -> DualSolution:
+    """Minimise the convex dual of the E-step by damped Newton steps.
+
+    The dual objective is
+
+        D(nu) = (1/N) sum_i logsumexp_k(L_ik - nu_k) + <nu, u> + ||nu||^2 / (2 lambda),
+
+    with gradient ``u + nu/lambda - mean_i p_i`` and Hessian
+    ``mean_i (diag p_i - p_i p_i^T) + I/lambda``, where ``p_i = softmax(L_i - nu)``. Its
+    minimiser gives the E-step optimum ``gamma_i = p_i``, and strong duality holds:
+    ``F(Gamma(nu)) = D(nu) - (lambda/2) ||grad D(nu)||^2``. Each Newton step is followed by
+    Armijo backtracking from twice the previous accepted step size, at most 1. Far from the
+    optimum, D is close to piecewise linear at the scale of the logits, so full steps
+    overshoot there. For N >= ``_PRESOLVE_MIN_STRIDE * _PRESOLVE_ROWS`` and a start far
+    from the optimum, a subsample is solved first (see ``_presolve``).
+
+    With cached logits and ``cache_exponentials``, D is evaluated from stored exponentials
+    (see ``_CachedExponentials``): a trial point costs one N x K matrix-vector product and an
+    accepted point one more pass for the moments. Otherwise every evaluation is a pass over
+    the logits, O(N K), plus the matrix product when they are not cached.
+
+    Parameters
+    ----------
+    source : LogitSource
+        Logits of the current parameters.
+    balance : float
+        lambda >= 0. For lambda = 0 the penalty vanishes, nu = 0 and the responsibilities are
+        the plain posterior, with no division by lambda.
+    initial_nu : torch.Tensor of shape (K,), float64
+        Warm start, usually the previous E-step's solution.
+    tol : float
+        Stop when every gradient entry is at most ``tol`` in absolute value.
+    max_iter : int
+        Maximum Newton steps on all rows, and separately on the subsample.
+    cache_exponentials : bool, default=True
+        Use an N x K float64 matrix of exponentials when the source caches its logits.
+    exponentials_out : torch.Tensor of shape (N, K), float64, optional
+        Preallocated storage for that matrix.
+    """
+    if balance == 0.0:
+        return DualSolution(torch.zeros_like(initial_nu), 0, True, 0.0)
+
+    start_nu, n_presolve_iter = _presolve(source, balance, initial_nu.clone(), max_iter)
+    if source.cached and cache_exponentials:
+        evaluator = _CachedExponentials(source.full(), balance, exponentials_out)
+    else:
+        evaluator = _LogitPasses(source, balance)
+    point = evaluator.start(start_nu)
+    point, n_iter, gradient_norm = _minimise(evaluator, balance, point, tol, max_iter)
+
     return DualSolution(
-        point.nu, n_iter, gradient_norm <= tol, gradient_norm, evaluator.n_evaluations
+        nu=point.nu,
+        n_iter=n_iter,
+        converged=gradient_norm <= tol,
+        gradient_norm=gradient_norm,
+        n_evaluations=evaluator.n_evaluations,
+        mean_log_sum_exp=point.mean_log_sum_exp,
+        probabilities=evaluator.probabilities(point),
+        n_presolve_iter=n_presolve_iter,
     )
+
+
+def accumulate_dual_statistics(
+    source: LogitSource,
+    solution: DualSolution,
+    keep_responsibilities: bool,
+    find_worst_row: bool,
+) -> ResponsibilityStatistics:
+    """Sum the statistics of the responsibilities ``gamma_i = softmax(L_i - nu)`` of a solution.
+
+    The entropy comes from ``H(gamma_i) = logsumexp_k(L_ik - nu_k) - gamma_i . (L_i - nu)``,
+    which needs finite logits but no logarithm of gamma. When the solver cached its
+    exponentials, gamma is read from them instead of exponentiating every entry again. The
+    labels are ``argmax_k (L_ik - nu_k)``, the same expression that ``GEM.predict`` uses.
+
+    Parameters
+    ----------
+    source : LogitSource
+        The logits that ``solution`` was computed for.
+    solution : DualSolution
+        Result of ``solve_dual`` on ``source``.
+    keep_responsibilities : bool
+        Also return the full (N, K) responsibilities.
+    find_worst_row : bool
+        Compute ``worst_row``, which is -1 otherwise.
+    """
+    nu = solution.nu
+    sums = StatisticsSums(source, keep_responsibilities, find_worst_row)
+    log_sum_exp_sum = torch.zeros((), dtype=torch.float64, device=nu.device)
+    for start, stop, logits in sums.blocks():
+        shifted = logits - nu
+        labels = torch.argmax(shifted, dim=1)
+        if solution.probabilities is not None:
+            gamma = solution.probabilities(start, stop)
+        else:
+            row_max = shifted.amax(dim=1, keepdim=True)
+            gamma = torch.exp(shifted - row_max)
+            row_sums = gamma.sum(dim=1, keepdim=True)
+            gamma /= row_sums
+            log_sum_exp_sum += row_max.sum() + row_sums.log().sum()
+
+        sums.entropy_sum -= torch.dot(gamma.reshape(-1), shifted.reshape(-1))
+        sums.add(start, stop, gamma, labels, logits)
+
+    if solution.probabilities is not None:
+        log_sum_exp_sum += source.n_samples * solution.mean_log_sum_exp
+    sums.entropy_sum += log_sum_exp_sum
+    return sums.result()
 
 
 @dataclass

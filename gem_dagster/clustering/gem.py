@@ -34,9 +34,9 @@ from ._runtime import (
     resolve_device,
     resolve_rng,
 )
-from .estep import solve_dual
+from .estep import accumulate_dual_statistics, solve_dual
 from .objective import objective_value
-from .responsibilities import LogitSource, accumulate_statistics
+from .responsibilities import LogitSource
 from .sphere import DEFAULT_KAPPA_BOUNDS
 
 _E_STEP_SOLVERS = ("dual", "mm")
@@ -84,7 +84,9 @@ class GEM:
         Torch device: "cpu", "cuda" or "cuda:N". A CUDA device that is not available raises.
     memory_budget_mb : float, default=1024
         Bound, in MiB, on the working memory beyond the data matrix: chunk temporaries, and
-        the N x K float64 logits and responsibilities when they fit in half of it.
+        the N x K float64 logits and responsibilities when they fit in half of it. When two
+        N x K float64 matrices fit in that half, the dual E-step also caches the exponentiated
+        logits, which makes each of its line-search trials one matrix-vector product.
     kappa_bounds : tuple of float, default=(1e-3, 1e5)
         Interval to which concentrations are clipped.
     e_step_tol : float, default=1e-10
@@ -385,13 +387,7 @@ class GEM:
             check_int("e_step_max_iter", self.e_step_max_iter, 1),
             cache_exponentials=plan.cache_exponentials,
         )
-
-        def log_responsibilities(start, stop, logits):
-            return torch.log_softmax(logits - solution.nu, dim=1)
-
-        statistics = accumulate_statistics(
-            source, log_responsibilities, False, find_worst_row=False
-        )
+        statistics = accumulate_dual_statistics(source, solution, False, find_worst_row=False)
         directions = torch.as_tensor(self.mean_directions_, device=device)
         concentrations = torch.as_tensor(self.concentrations_, device=device)
         bias = cluster_bias(self.n_features_in_, concentrations, n_clusters)

@@ -8,7 +8,7 @@ float64.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -87,6 +87,14 @@ class LogitSource:
             return self._cache[start:stop]
         return self._compute(start, stop)
 
+    def strided_rows(self, stride: int) -> torch.Tensor:
+        """Return the float64 logits of every ``stride``-th row from row ``stride // 2`` on."""
+        offset = stride // 2
+        if self._cache is not None:
+            return self._cache[offset::stride].contiguous()
+        cosines = self.X[offset::stride] @ self._directions32
+        return cosines.double().mul_(self._concentrations).add_(self._bias)
+
     def full(self) -> torch.Tensor:
         """Return the whole (N, K) float64 logit matrix, from the cache when there is one."""
         if self._cache is not None:
@@ -127,6 +135,91 @@ LogResponsibilities = Callable[[int, int, torch.Tensor], torch.Tensor]
 """Maps ``(start, stop, logits of those rows)`` to the log-responsibilities of those rows."""
 
 
+class StatisticsSums:
+    """Running sums of one pass over the data, added block by block of rows.
+
+    ``add`` takes each block's responsibilities. The caller adds the block's entropy to
+    ``entropy_sum`` itself, because how to compute it depends on where gamma came from.
+
+    Parameters
+    ----------
+    source : LogitSource
+        Logits and data rows.
+    keep_responsibilities : bool
+        Also keep the full (N, K) responsibilities.
+    find_worst_row : bool
+        Track the row with the lowest ``logsumexp_k L_ik``.
+    """
+
+    def __init__(
+        self, source: LogitSource, keep_responsibilities: bool, find_worst_row: bool
+    ) -> None:
+        X = source.X
+        device = X.device
+        n_samples, n_features = X.shape
+        n_clusters = source.n_clusters
+
+        self.source = source
+        self.block_rows = block_rows_for(max(n_clusters, n_features))
+        self.mass_sum = torch.zeros(n_clusters, dtype=torch.float64, device=device)
+        self.resultants = torch.zeros(n_clusters, n_features, dtype=torch.float64, device=device)
+        self.entropy_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.labels = torch.empty(n_samples, dtype=torch.int64, device=device)
+        self.responsibilities = None
+        if keep_responsibilities:
+            self.responsibilities = torch.empty(
+                n_samples, n_clusters, dtype=torch.float64, device=device
+            )
+        self.find_worst_row = find_worst_row
+        self._worst_value = torch.tensor(float("inf"), dtype=torch.float64, device=device)
+        self._worst_row = torch.tensor(-1, dtype=torch.int64, device=device)
+        # float64 copy of one block of rows, reused for every block.
+        self._rows64 = torch.empty(
+            min(self.block_rows, n_samples), n_features, dtype=torch.float64, device=device
+        )
+
+    def blocks(self) -> Iterator[tuple[int, int, torch.Tensor]]:
+        """Yield ``(start, stop, logits)`` for blocks of at most ``block_rows`` rows."""
+        source = self.source
+        for chunk_start, chunk_stop in source.bounds:
+            chunk_logits = source.logits(chunk_start, chunk_stop)
+            for start, stop in block_bounds(chunk_start, chunk_stop, self.block_rows):
+                yield start, stop, chunk_logits[start - chunk_start : stop - chunk_start]
+
+    def add(
+        self, start: int, stop: int, gamma: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor
+    ) -> None:
+        """Add the responsibilities ``gamma``, hard labels and ``logits`` of rows
+        ``start:stop``."""
+        self.mass_sum += gamma.sum(dim=0)
+        rows = self._rows64[: stop - start]
+        rows.copy_(self.source.X[start:stop])
+        self.resultants.addmm_(gamma.T, rows)
+        self.labels[start:stop] = labels
+
+        if self.find_worst_row:
+            fit = torch.logsumexp(logits, dim=1)
+            block_worst = torch.argmin(fit)
+            if fit[block_worst] < self._worst_value:
+                self._worst_value = fit[block_worst]
+                self._worst_row = block_worst + start
+
+        if self.responsibilities is not None:
+            self.responsibilities[start:stop] = gamma
+
+    def result(self) -> ResponsibilityStatistics:
+        """Return the statistics, once ``entropy_sum`` contains the sum of the rows' entropies."""
+        n_samples = self.labels.shape[0]
+        return ResponsibilityStatistics(
+            mass=self.mass_sum / n_samples,
+            resultants=self.resultants,
+            mean_entropy=float(self.entropy_sum) / n_samples,
+            labels=self.labels,
+            worst_row=int(self._worst_row),
+            responsibilities=self.responsibilities,
+        )
+
+
 def accumulate_statistics(
     source: LogitSource,
     log_responsibilities: LogResponsibilities,
@@ -148,50 +241,11 @@ def accumulate_statistics(
         Compute ``worst_row``, which costs one more log-sum-exp over the logits. When false,
         ``worst_row`` is -1.
     """
-    X = source.X
-    device = X.device
-    n_samples, n_features = X.shape
-    n_clusters = source.n_clusters
-
-    mass_sum = torch.zeros(n_clusters, dtype=torch.float64, device=device)
-    resultants = torch.zeros(n_clusters, n_features, dtype=torch.float64, device=device)
-    entropy_sum = torch.zeros((), dtype=torch.float64, device=device)
-    labels = torch.empty(n_samples, dtype=torch.int64, device=device)
-    kept = None
-    if keep_responsibilities:
-        kept = torch.empty(n_samples, n_clusters, dtype=torch.float64, device=device)
-    worst_value = torch.tensor(float("inf"), dtype=torch.float64, device=device)
-    worst_row = torch.tensor(-1, dtype=torch.int64, device=device)
-
-    block_rows = block_rows_for(max(n_clusters, n_features))
-    for chunk_start, chunk_stop in source.bounds:
-        chunk_logits = source.logits(chunk_start, chunk_stop)
-        for start, stop in block_bounds(chunk_start, chunk_stop, block_rows):
-            logits = chunk_logits[start - chunk_start : stop - chunk_start]
-            log_gamma = log_responsibilities(start, stop, logits)
-            gamma = log_gamma.exp()
-
-            mass_sum += gamma.sum(dim=0)
-            resultants.addmm_(gamma.T, X[start:stop].double())
-            # 0 log 0 = 0, also where log_gamma is -inf (a component with prior weight 0).
-            entropy_sum -= torch.where(gamma > 0, gamma * log_gamma, 0.0).sum()
-            labels[start:stop] = torch.argmax(log_gamma, dim=1)
-
-            if find_worst_row:
-                fit = torch.logsumexp(logits, dim=1)
-                block_worst = torch.argmin(fit)
-                if fit[block_worst] < worst_value:
-                    worst_value = fit[block_worst]
-                    worst_row = block_worst + start
-
-            if kept is not None:
-                kept[start:stop] = gamma
-
-    return ResponsibilityStatistics(
-        mass=mass_sum / n_samples,
-        resultants=resultants,
-        mean_entropy=float(entropy_sum) / n_samples,
-        labels=labels,
-        worst_row=int(worst_row),
-        responsibilities=kept,
-    )
+    sums = StatisticsSums(source, keep_responsibilities, find_worst_row)
+    for start, stop, logits in sums.blocks():
+        log_gamma = log_responsibilities(start, stop, logits)
+        gamma = log_gamma.exp()
+        # 0 log 0 = 0, also where log_gamma is -inf (a component with prior weight 0).
+        sums.entropy_sum -= torch.where(gamma > 0, gamma * log_gamma, 0.0).sum()
+        sums.add(start, stop, gamma, torch.argmax(log_gamma, dim=1), logits)
+    return sums.result()

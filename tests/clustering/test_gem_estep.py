@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from gem_dagster.clustering import log_vmf_normalizer, sample_vmf_mixture
-from gem_dagster.clustering.estep import solve_dual, solve_mm
+import gem_dagster.clustering._gem_fit as gem_fit
+import gem_dagster.clustering.estep as estep
+from gem_dagster.clustering import (
+    GEM,
+    log_vmf_normalizer,
+    sample_anisotropic_cone,
+    sample_vmf_mixture,
+)
+from gem_dagster.clustering.estep import accumulate_dual_statistics, solve_dual, solve_mm
 from gem_dagster.clustering.objective import objective_value
 from gem_dagster.clustering.responsibilities import LogitSource, accumulate_statistics
 
@@ -193,3 +201,99 @@ def test_warm_start_needs_fewer_newton_steps(fixed_problem):
 
     assert warm.converged
     assert warm.n_iter < cold.n_iter
+
+
+def make_peaked_source(problem, scale, cache=True) -> LogitSource:
+    """The fixed problem with every kappa multiplied by ``scale``, so that the logits span
+    thousands of nats, as in GEM fits to ``sample_anisotropic_cone`` data in 384 dimensions."""
+    data, mu, kappa, _ = problem
+    kappa = kappa * scale
+    bias = log_vmf_normalizer(DIM, kappa) - math.log(N_CLUSTERS)
+    return LogitSource(data, mu, kappa, bias, 400, cache)
+
+
+def test_exponential_cache_matches_logit_passes(fixed_problem):
+    # With kappa in the thousands and lambda = 1e5, nu moves by thousands of nats, far beyond
+    # the span that one set of cached exponentials covers, so the cache is rebuilt en route.
+    balance = 1e5
+    start = torch.zeros(N_CLUSTERS, dtype=torch.float64)
+    source = make_peaked_source(fixed_problem, 1000.0)
+
+    cached = solve_dual(source, balance, start, 1e-11, 100)
+    passes = solve_dual(source, balance, start, 1e-11, 100, cache_exponentials=False)
+
+    assert cached.converged
+    assert passes.converged
+    assert float((cached.nu.max() - cached.nu.min())) > 1000.0
+    np.testing.assert_allclose(cached.nu.numpy(), passes.nu.numpy(), rtol=0, atol=1e-9 * balance)
+    assert cached.mean_log_sum_exp == pytest.approx(passes.mean_log_sum_exp, rel=1e-12)
+
+
+def test_dual_statistics_independent_of_cache(fixed_problem):
+    balance = 1e5
+    start = torch.zeros(N_CLUSTERS, dtype=torch.float64)
+    source = make_peaked_source(fixed_problem, 1000.0)
+    solution = solve_dual(source, balance, start, 1e-11, 100)
+    uncached = make_peaked_source(fixed_problem, 1000.0, cache=False)
+    # The same nu, with the responsibilities recomputed from the logits.
+    recomputed = dataclasses.replace(solution, probabilities=None)
+
+    from_cache = accumulate_dual_statistics(source, solution, True, find_worst_row=True)
+    from_logits = accumulate_dual_statistics(uncached, recomputed, False, find_worst_row=True)
+    log_gamma = torch.log_softmax(source.full() - solution.nu, dim=1)
+    direct = accumulate_statistics(source, lambda start, stop, _: log_gamma[start:stop], False)
+
+    for statistics in (from_cache, from_logits):
+        torch.testing.assert_close(statistics.mass, direct.mass, rtol=0, atol=1e-13)
+        torch.testing.assert_close(statistics.resultants, direct.resultants, rtol=1e-12, atol=1e-9)
+        assert statistics.mean_entropy == pytest.approx(direct.mean_entropy, rel=1e-9, abs=1e-10)
+        torch.testing.assert_close(statistics.labels, direct.labels, rtol=0, atol=0)
+        assert statistics.worst_row == direct.worst_row
+    # Logits of thousands of nats carry rounding of about 1e-12 nats into the exponentials.
+    torch.testing.assert_close(from_cache.responsibilities, log_gamma.exp(), rtol=0, atol=1e-11)
+
+
+def test_presolve_reaches_same_optimum(fixed_problem, monkeypatch):
+    balance = 1e5
+    start = torch.zeros(N_CLUSTERS, dtype=torch.float64)
+    source = make_peaked_source(fixed_problem, 1000.0)
+    direct = solve_dual(source, balance, start, 1e-11, 100)
+
+    # 50 rows make every 8th row of the 400 a subsample.
+    monkeypatch.setattr(estep, "_PRESOLVE_ROWS", 50)
+    presolved = solve_dual(source, balance, start, 1e-11, 100)
+
+    assert direct.n_presolve_iter == 0
+    assert presolved.n_presolve_iter > 0
+    assert presolved.converged
+    np.testing.assert_allclose(presolved.nu.numpy(), direct.nu.numpy(), rtol=0, atol=1e-9 * balance)
+
+
+@pytest.mark.filterwarnings("ignore::gem_dagster.clustering.ConvergenceWarning")
+@pytest.mark.parametrize("presolve_rows", [None, 500])
+def test_newton_steps_few_after_first_iterations(monkeypatch, presolve_rows):
+    solutions = []
+
+    def recording_solve_dual(*args, **kwargs):
+        solution = solve_dual(*args, **kwargs)
+        solutions.append(solution)
+        return solution
+
+    monkeypatch.setattr(gem_fit, "solve_dual", recording_solve_dual)
+    if presolve_rows is not None:
+        # Every 8th of the 4,000 rows, as a large fit would use every 24th of 200,000.
+        monkeypatch.setattr(estep, "_PRESOLVE_ROWS", presolve_rows)
+    X, _ = sample_anisotropic_cone(4000, dim=64, n_topics=16, random_state=3)
+    model = GEM(16, balance="auto", max_iter=25, tol=0.0, random_state=0).fit(X)
+
+    # One E-step per iteration plus the final one.
+    assert len(solutions) == model.n_iter_ + 1
+    assert all(solution.converged for solution in solutions)
+    if presolve_rows is not None:
+        assert solutions[0].n_presolve_iter > 0
+    # The first E-steps start far from the optimum, where D is close to piecewise linear and
+    # Newton needs 10 to 30 damped steps unless a presolve takes most of them. Later ones
+    # start close to it and converge quadratically.
+    later = solutions[5:]
+    assert max(solution.n_iter for solution in later) <= 8
+    assert max(solution.n_evaluations for solution in later) <= 10
