@@ -35,7 +35,11 @@ from gem_dagster.clustering import (
 def faiss_spherical_kmeans(vectors: np.ndarray, k: int, seed: int, iterations: int):
     import faiss
 
-    model = faiss.Kmeans(vectors.shape[1], k, niter=iterations, spherical=True, seed=seed, verbose=False)
+    # Without max_points_per_centroid faiss trains on at most 256 points per centroid.
+    model = faiss.Kmeans(
+        vectors.shape[1], k, niter=iterations, spherical=True, seed=seed, verbose=False,
+        max_points_per_centroid=len(vectors),
+    )
     started = time.perf_counter()
     model.train(np.ascontiguousarray(vectors, dtype=np.float32))
     seconds = time.perf_counter() - started
