@@ -199,7 +199,7 @@ def training_mix(
     Megatron-LM style blend file."""
     strategy = context.partition_key
     layout = warehouse.layout
-    _refuse_poisoned_inputs(context, layout, strategy)
+    _reject_untrusted_inputs(context, layout, strategy)
     weights = json.loads((layout.mixture_file(strategy).parent / "weights.json").read_text())
     budget = int(weights["token_budget"])
     targets = {int(row["cluster_id"]): int(round(row["weight"] * budget)) for row in weights["domains"]}
@@ -300,7 +300,7 @@ def training_mix(
     )
 
 
-def _refuse_poisoned_inputs(context: dg.AssetExecutionContext, layout, strategy: str) -> None:
+def _reject_untrusted_inputs(context: dg.AssetExecutionContext, layout, strategy: str) -> None:
     """Raise before exporting from a teacher whose objective decreased or invalid weights."""
     teacher = np.load(upstream_path(context, "teacher_clustering"), allow_pickle=False)
     decreases = find_objective_decreases(teacher["objective_trace"])

@@ -1,7 +1,7 @@
 """Select documents per domain up to each domain's token target, then shuffle them.
 
 A domain whose target exceeds its tokens is repeated in whole passes, and the last pass is
-partial; the weights' epoch cap bounds the number of passes. Inside a pass, documents are
+partial. The weights' epoch cap bounds the number of passes. Inside a pass, documents are
 taken in the order of a hash of (seed, pass, shard, id), so a selection is a deterministic
 function of the corpus, the weights and the seed.
 """
