@@ -137,8 +137,15 @@ def print_table(rows: list[dict]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
-        print("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
-                                for v in row.values()) + " |")
+        print("| " + " | ".join(format_cell(value) for value in row.values()) + " |")
+
+
+def format_cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 def main() -> None:

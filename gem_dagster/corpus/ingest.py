@@ -20,7 +20,7 @@ TokenCountFunction = Callable[[list[str]], list[int]]
 
 @dataclass
 class IngestReport:
-    """What ingesting one shard produced."""
+    """Counts, timing and a preview from ingesting one shard."""
 
     shard: str
     records: int

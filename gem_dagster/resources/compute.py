@@ -58,8 +58,8 @@ class ComputeResource(dg.ConfigurableResource):
     def fit(self, estimator, vectors, log: logging.Logger | None = None):
         """Fit a clustering estimator on this resource's device and memory budget.
 
-        The estimator must expose ``device`` and ``memory_budget_mb`` parameters (GEM and the
-        baselines do); they are set here so that the resource alone decides where fits run.
+        The estimator must expose ``device`` and ``memory_budget_mb`` parameters, as GEM and
+        the baselines do. They are set here so that the resource alone decides where fits run.
         """
         log = log or logger
         device = self.torch_device()

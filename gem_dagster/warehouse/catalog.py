@@ -1,7 +1,7 @@
 """The DuckDB catalog: views over the partitioned Parquet datasets plus small tables.
 
 DuckDB allows one writer process at a time. Partitioned assets run in parallel during
-backfills, so they only write Parquet; the catalog exposes their output through views over
+backfills, so they only write Parquet. The catalog exposes their output through views over
 Parquet globs, which stay current without any write. Unpartitioned assets replace their
 tables inside one transaction.
 """
@@ -25,7 +25,7 @@ from gem_dagster.warehouse.schemas import (
     documents_schema,
 )
 
-# How long to wait for another process that holds the DuckDB file before giving up.
+# Seconds to wait for another process that has the DuckDB file open for writing.
 LOCK_WAIT_SECONDS = 60.0
 
 

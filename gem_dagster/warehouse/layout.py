@@ -1,4 +1,4 @@
-"""Where every artefact lives under the storage root.
+"""Paths of every artefact under the storage root.
 
     warehouse.duckdb                               the DuckDB catalog
     documents/shard=<key>/part-0.parquet           validated documents of one shard

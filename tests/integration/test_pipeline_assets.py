@@ -1,7 +1,7 @@
 """The asset graph from shards to cluster assignments on the bundled sample corpus.
 
 One module-scoped run materialises every asset on a real SQLite-backed Dagster instance with
-real DuckDB and Parquet files, the real embedding model and real fastText; the tests below
+real DuckDB and Parquet files, the real embedding model and real fastText. The tests below
 read what it produced.
 """
 
