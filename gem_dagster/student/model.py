@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -12,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gem_dagster.student.normalize import normalize_text
+from gem_dagster.student.training_process import EXIT_TRAINING_FAILED
 
 LABEL_PREFIX = "__label__"
 logger = logging.getLogger(__name__)
@@ -21,8 +25,8 @@ logger = logging.getLogger(__name__)
 class StudentParams:
     """fastText hyperparameters and the normalisation length.
 
-    One training thread makes training deterministic; fastText's multi-threaded training is
-    not (Hogwild updates). ``seed`` drives the distillation split, not fastText itself (see
+    One training thread in a fresh process makes training deterministic; fastText's
+    multi-threaded training is not (Hogwild updates). ``seed`` drives the distillation split, not fastText itself (see
     `_train_with_backoff`).
     """
 
@@ -51,8 +55,6 @@ class StudentModel:
         cls, texts: Sequence[str], labels: Sequence[int], params: StudentParams
     ) -> StudentModel:
         """Train on texts with integer cluster labels."""
-        import fasttext
-
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels: pass one label per text")
         if len(set(labels)) < 2:
@@ -63,7 +65,7 @@ class StudentModel:
             with open(training_file, "w", encoding="utf-8") as handle:
                 for text, label in zip(texts, labels):
                     handle.write(f"{LABEL_PREFIX}{int(label)} {normalize_text(text, params.max_tokens)}\n")
-            model = _train_with_backoff(fasttext, training_file, params)
+            model = _train_with_backoff(training_file, params)
         if params.quantize:
             model.quantize(retrain=False)
         return cls(model, params)
@@ -99,41 +101,61 @@ class StudentModel:
         return asdict(self.params)
 
 
-def _train_with_backoff(fasttext, training_file: Path, params: StudentParams, attempts: int = 4):
-    """Train, retrying at three quarters of the learning rate when fastText reports NaN.
+def _train_with_backoff(training_file: Path, params: StudentParams, attempts: int = 4):
+    """Train in a child process, retrying at three quarters of the learning rate on NaN.
 
     NOTE: fasttext-numpy2 0.10.4 stopped with "Encountered NaN" on real seed samples of
     1,300-6,700 documents for some settings and not for their neighbours. For example, 100
     epochs at learning rate 0.1 failed where 0.2 trained, depending on the labels. Every
     setting tried failed once its ``seed`` argument was passed. The defaults (25 epochs, rate 0.5,
     word bigrams) trained on every label set tried. The seed is left at fastText's default
-    (0), which with one thread still gives identical models run to run, and a failed
-    setting is retried nearby.
+    (0), which with one thread in a fresh process (`training_process`) gives identical models
+    run to run, and a failed setting is retried nearby.
     """
+    import fasttext
+
+    model_file = training_file.with_name("student.bin")
     learning_rate = params.learning_rate
     for attempt in range(attempts):
-        try:
-            return fasttext.train_supervised(
-                input=str(training_file),
-                epoch=params.epochs,
-                lr=learning_rate,
-                wordNgrams=params.word_ngrams,
-                dim=params.dimension,
-                minCount=params.min_count,
-                bucket=params.bucket,
-                loss=params.loss,
-                thread=params.threads,
-                verbose=0,
+        options = {
+            "epoch": params.epochs,
+            "lr": learning_rate,
+            "wordNgrams": params.word_ngrams,
+            "dim": params.dimension,
+            "minCount": params.min_count,
+            "bucket": params.bucket,
+            "loss": params.loss,
+            "thread": params.threads,
+        }
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gem_dagster.student.training_process",
+                str(training_file),
+                str(model_file),
+                json.dumps(options),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if completed.returncode == 0:
+            return fasttext.load_model(str(model_file))
+
+        message = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "no message"
+        if completed.returncode != EXIT_TRAINING_FAILED:
+            raise RuntimeError(
+                f"the fastText training process exited with status {completed.returncode}: {message}"
             )
-        except RuntimeError as error:
-            if "NaN" not in str(error) or attempt == attempts - 1:
-                raise RuntimeError(
-                    f"fastText training failed at learning rate {learning_rate:g} ({error}); "
-                    "change GEM_STUDENT_LEARNING_RATE or GEM_STUDENT_EPOCHS"
-                ) from error
-            logger.warning(
-                f"fastText reported NaN at learning rate {learning_rate:g}; retrying at "
-                f"{learning_rate * 0.75:g}"
+        if "NaN" not in message or attempt == attempts - 1:
+            raise RuntimeError(
+                f"fastText training failed at learning rate {learning_rate:g} ({message}); "
+                "change GEM_STUDENT_LEARNING_RATE or GEM_STUDENT_EPOCHS"
             )
-            learning_rate *= 0.75
+        logger.warning(
+            f"fastText reported NaN at learning rate {learning_rate:g}; retrying at "
+            f"{learning_rate * 0.75:g}"
+        )
+        learning_rate *= 0.75
     raise AssertionError("unreachable: the last attempt returns or raises")

@@ -63,6 +63,13 @@ def test_training_is_deterministic_for_seed() -> None:
     np.testing.assert_allclose(first[1], second[1])
 
 
+def test_training_failure_names_the_cause() -> None:
+    texts, labels = topic_texts(5)
+
+    with pytest.raises(RuntimeError, match="Unrecognized loss name"):
+        StudentModel.train(texts, labels, StudentParams(loss="no-such-loss"))
+
+
 def test_save_and_load_give_same_predictions(tmp_path: Path) -> None:
     texts, labels = topic_texts(30)
     params = StudentParams()
