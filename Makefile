@@ -24,10 +24,16 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp config/dagster.yaml $@
 
+# `make run PROXY=1` also computes the DoReMi, RegMix and PerfRe weights (proxy models).
 run: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/gem-dagster run
+	$(BIN)/gem-dagster run $(if $(filter 1,$(PROXY)),--proxy-strategies)
 
-test: install $(DAGSTER_HOME)/dagster.yaml
+# The Compose specification's JSON schema, fetched through pip for the compose file test.
+COMPOSE_SCHEMA := .gem/schemas/compose_spec.json
+$(COMPOSE_SCHEMA): scripts/fetch_compose_schema.py | install
+	$(BIN)/python scripts/fetch_compose_schema.py
+
+test: install $(DAGSTER_HOME)/dagster.yaml $(COMPOSE_SCHEMA)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ui: install $(DAGSTER_HOME)/dagster.yaml

@@ -41,6 +41,12 @@ def _dispatch(argv: list[str] | None) -> int:
         action="append",
         help="ingest only this shard key (repeatable); default: every shard under the corpus root",
     )
+    run.add_argument(
+        "--proxy-strategies",
+        action="store_true",
+        help="also compute DoReMi, RegMix and PerfRe weights, which train small proxy language "
+        "models (minutes on a CPU with GEM_PROXY_PRESET=cpu)",
+    )
     assign = commands.add_parser(
         "assign", help="re-label shards with the latest student, one run per shard, no daemon needed"
     )
@@ -55,7 +61,7 @@ def _dispatch(argv: list[str] | None) -> int:
     instance = _instance()
     keys = register_shards(instance)
     if arguments.command == "run":
-        return run_main_job(instance, arguments.shard or keys)
+        return run_main_job(instance, arguments.shard or keys, with_proxies=arguments.proxy_strategies)
     if arguments.command == "assign":
         return 0 if run_job(instance, "assign_shards", arguments.shard or keys) is not None else 1
     return 0
@@ -94,23 +100,28 @@ def register_shards(instance) -> list[str]:
     return keys
 
 
-def run_main_job(instance, shard_keys: list[str], export_strategy: str = "unimax") -> int:
+def run_main_job(
+    instance, shard_keys: list[str], export_strategy: str = "unimax", with_proxies: bool = False
+) -> int:
     """Run every stage: ingest, corpus model, assignments, statistics, weights and one export.
 
     Each stage is a Dagster job run in this process (one run per partition), so the runs
     appear in the UI. Prints the seconds per asset and the process's peak memory after
-    each stage.
+    each stage. ``with_proxies`` adds the proxy token streams and the DoReMi, RegMix and
+    PerfRe weights.
     """
-    from gem_dagster.partitions import strategy_partitions
+    from gem_dagster.partitions import CHEAP_STRATEGIES, PROXY_STRATEGIES
 
     stages = [
         ("ingest_shards", shard_keys),
         ("build_corpus_model", [None]),
         ("assign_shards", shard_keys),
         ("count_domains", [None]),
-        ("weigh_domains", strategy_partitions.get_partition_keys()),
-        ("export_training_mix", [export_strategy]),
+        ("weigh_domains", CHEAP_STRATEGIES),
     ]
+    if with_proxies:
+        stages += [("tokenise_for_proxies", [None]), ("weigh_domains", PROXY_STRATEGIES)]
+    stages.append(("export_training_mix", [export_strategy]))
     started = time.perf_counter()
     seconds_per_asset: dict[str, float] = {}
     peak_after_stage: list[tuple[str, float]] = []

@@ -9,6 +9,7 @@ from gem_dagster.assets import (
     embeddings,
     gis_taxonomy,
     mixture_weights,
+    proxy_token_streams,
     seed_sample,
     student_model,
     teacher_clustering,
@@ -17,11 +18,14 @@ from gem_dagster.assets import (
 from gem_dagster.jobs import (
     assign_shards_job,
     corpus_model_job,
+    ingest_and_assign_job,
     domain_stats_job,
     ingest_shards_job,
     mixture_weights_job,
+    proxy_streams_job,
     training_mix_job,
 )
+from gem_dagster.mixing.presets import resolve_plan
 from gem_dagster.resources import (
     ComputeResource,
     CorpusResource,
@@ -29,7 +33,7 @@ from gem_dagster.resources import (
     NamerResource,
     WarehouseResource,
 )
-from gem_dagster.sensors import shard_sensor
+from gem_dagster.sensors import corpus_rebuild_schedule, shard_sensor
 from gem_dagster.settings import GemSettings, get_settings
 
 
@@ -63,6 +67,10 @@ def build_resources(settings: GemSettings) -> dict[str, dg.ConfigurableResource]
     }
 
 
+# An inconsistent proxy preset (width not divisible by heads) fails when the code location
+# loads, not an hour into a run.
+resolve_plan(get_settings())
+
 defs = dg.Definitions(
     assets=[
         documents,
@@ -73,6 +81,7 @@ defs = dg.Definitions(
         student_model,
         cluster_assignments,
         domain_stats,
+        proxy_token_streams,
         mixture_weights,
         training_mix,
     ],
@@ -80,10 +89,13 @@ defs = dg.Definitions(
         ingest_shards_job,
         corpus_model_job,
         assign_shards_job,
+        ingest_and_assign_job,
         domain_stats_job,
+        proxy_streams_job,
         mixture_weights_job,
         training_mix_job,
     ],
     sensors=[shard_sensor],
+    schedules=[corpus_rebuild_schedule],
     resources=build_resources(get_settings()),
 )

@@ -9,6 +9,7 @@ from gem_dagster.assets import (
     embeddings,
     gis_taxonomy,
     mixture_weights,
+    proxy_token_streams,
     seed_sample,
     student_model,
     teacher_clustering,
@@ -21,6 +22,13 @@ ingest_shards_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(documents),
     partitions_def=shard_partitions,
     description="Validate one shard into documents and rejected records.",
+)
+
+ingest_and_assign_job = dg.define_asset_job(
+    "ingest_and_assign_shards",
+    selection=dg.AssetSelection.assets(documents, cluster_assignments),
+    partitions_def=shard_partitions,
+    description="Validate one new shard and label it with the current student.",
 )
 
 corpus_model_job = dg.define_asset_job(
@@ -43,6 +51,12 @@ domain_stats_job = dg.define_asset_job(
     "count_domains",
     selection=dg.AssetSelection.assets(domain_stats),
     description="Count documents and tokens per domain over every labelled shard.",
+)
+
+proxy_streams_job = dg.define_asset_job(
+    "tokenise_for_proxies",
+    selection=dg.AssetSelection.assets(proxy_token_streams),
+    description="Tokenise each domain's documents for the proxy models of DoReMi, RegMix and PerfRe.",
 )
 
 mixture_weights_job = dg.define_asset_job(

@@ -6,6 +6,8 @@ import dagster as dg
 # by the shard sensor or by `gem-dagster register-shards`.
 shard_partitions = dg.DynamicPartitionsDefinition(name="shards")
 
-# Strategies computed without a proxy language model. DoReMi, RegMix and PerfRe need a trained
-# proxy model and are not offered yet.
-strategy_partitions = dg.StaticPartitionsDefinition(["uniform", "natural", "temperature", "unimax"])
+# The cheap strategies use only token counts. DoReMi, RegMix and PerfRe train proxy language
+# models on proxy_token_streams, minutes on a CPU with the "cpu" preset.
+CHEAP_STRATEGIES = ["uniform", "natural", "temperature", "unimax"]
+PROXY_STRATEGIES = ["doremi", "regmix", "perfre"]
+strategy_partitions = dg.StaticPartitionsDefinition(CHEAP_STRATEGIES + PROXY_STRATEGIES)

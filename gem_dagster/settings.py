@@ -8,12 +8,13 @@ the setting and the values it accepts.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_SAMPLE_SHARDS = PROJECT_ROOT / "data" / "sample" / "shards"
@@ -39,7 +40,10 @@ class GemSettings(BaseSettings):
         description="Record field that contains the document id; records without one get an id "
         "derived from the shard and line.",
     )
-    metadata_fields: list[str] = Field(
+    # NoDecode hands the raw environment string to _parse_metadata_fields, which can name
+    # the setting in its error; pydantic-settings' own JSON decoding error does not say what
+    # format is expected.
+    metadata_fields: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["source", "label"],
         description="Optional string fields copied into the documents table when present.",
     )
@@ -142,6 +146,13 @@ class GemSettings(BaseSettings):
     )
     assign_batch_rows: int = Field(default=8192, ge=1, description="Documents per prediction batch.")
 
+    # Operations.
+    rebuild_cron: str = Field(
+        default="0 3 * * 0",
+        description="Cron expression of the corpus rebuild schedule (default: Sundays at 03:00).",
+    )
+    rebuild_timezone: str = Field(default="UTC", description="Time zone of the rebuild schedule.")
+
     # Mixture weights.
     mix_token_budget: int | None = Field(
         default=None,
@@ -151,6 +162,31 @@ class GemSettings(BaseSettings):
     mix_max_epochs: float = Field(default=4.0, gt=0, description="Most passes over any one domain.")
     mix_min_weight: float = Field(default=0.0, ge=0, lt=1, description="Smallest weight of a domain with tokens.")
     mix_temperature: float = Field(default=3.0, ge=1, description="tau of the temperature strategy.")
+
+    # Proxy language models of DoReMi, RegMix and PerfRe. Unset fields take the preset's value
+    # (gem_dagster/mixing/presets.py): "cpu" finishes in minutes on the bundled sample, "gpu"
+    # is sized for one accelerator.
+    proxy_preset: Literal["cpu", "gpu"] = Field(
+        default="cpu", description="Size and schedule of the proxy language models: cpu or gpu."
+    )
+    proxy_d_model: int | None = Field(default=None, ge=8, description="Proxy model width.")
+    proxy_layers: int | None = Field(default=None, ge=1, description="Proxy transformer blocks.")
+    proxy_heads: int | None = Field(default=None, ge=1, description="Attention heads per block.")
+    proxy_seq_len: int | None = Field(default=None, ge=8, description="Tokens per training row.")
+    proxy_batch_size: int | None = Field(default=None, ge=1, description="Rows per optimiser step.")
+    proxy_steps: int | None = Field(default=None, ge=1, description="Optimiser steps per proxy.")
+    proxy_learning_rate: float | None = Field(default=None, gt=0, description="Peak AdamW rate.")
+    proxy_vocabulary: int | None = Field(
+        default=None,
+        ge=16,
+        description="Most frequent embedder tokens kept as the proxy vocabulary; the rest share one id.",
+    )
+    proxy_tokens_per_domain: int | None = Field(
+        default=None, ge=1000, description="Tokens of each domain in the proxy training streams."
+    )
+    regmix_mixtures: int | None = Field(
+        default=None, ge=4, description="Random mixtures RegMix trains one proxy on each."
+    )
 
     export_shard_documents: int = Field(
         default=5000, ge=1, description="Documents per Parquet shard of the exported training mix."
@@ -168,11 +204,50 @@ class GemSettings(BaseSettings):
             )
         return value
 
+    @field_validator("rebuild_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(value):
+            raise ValueError(
+                f"invalid cron expression {value!r}: use five fields, minute hour day-of-month "
+                "month day-of-week, for example '0 3 * * 0' for Sundays at 03:00"
+            )
+        return value
+
     @field_validator("balance")
     @classmethod
     def _check_balance(cls, value: float | str) -> float | str:
         if value != "auto" and float(value) < 0:
             raise ValueError(f"invalid balance {value!r}: use a number >= 0 or 'auto'")
+        return value
+
+    @field_validator("metadata_fields", mode="before")
+    @classmethod
+    def _parse_metadata_fields(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(
+                f"invalid metadata_fields {value!r}: GEM_METADATA_FIELDS must be a JSON list "
+                'of field names, for example ["source", "label"], or [] for none'
+            ) from None
+
+    @field_validator("corpus_root")
+    @classmethod
+    def _check_corpus_root_is_folder(cls, value: Path) -> Path:
+        # Checked here so that a wrong root stops the code location from loading, instead
+        # of failing every shard run later.
+        folder = value.expanduser().resolve()
+        if not folder.is_dir():
+            raise ValueError(
+                f"corpus root {folder} does not exist or is not a folder: set GEM_CORPUS_ROOT "
+                "to the folder that holds your shard files (.jsonl, .jsonl.gz, .jsonl.zst or "
+                ".parquet)"
+            )
         return value
 
     @model_validator(mode="after")

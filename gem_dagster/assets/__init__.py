@@ -2,7 +2,7 @@
 
 from gem_dagster.assets.corpus import documents, seed_sample
 from gem_dagster.assets.embeddings import embeddings
-from gem_dagster.assets.mixing import domain_stats, mixture_weights, training_mix
+from gem_dagster.assets.mixing import domain_stats, mixture_weights, proxy_token_streams, training_mix
 from gem_dagster.assets.student import cluster_assignments, student_model
 from gem_dagster.assets.taxonomy import gis_taxonomy
 from gem_dagster.assets.teacher import teacher_clustering
@@ -14,6 +14,7 @@ __all__ = [
     "embeddings",
     "gis_taxonomy",
     "mixture_weights",
+    "proxy_token_streams",
     "seed_sample",
     "student_model",
     "teacher_clustering",

@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import replace
 
 import duckdb
 import numpy as np
@@ -12,18 +13,28 @@ from gem_dagster.assets.charts import weight_bars
 from gem_dagster.assets.lineage import markdown_table, upstream_path
 from gem_dagster.assets.student import cluster_assignments
 from gem_dagster.clustering import find_objective_decreases
-from gem_dagster.mixing import DomainStats, compute_weights, plan_selection
+from gem_dagster.mixing import PROXY_MODEL_STRATEGIES, DomainStats, compute_weights, plan_selection
+from gem_dagster.mixing.presets import resolve_plan
+from gem_dagster.mixing.streams import TokenStreams, build_token_streams
 from gem_dagster.partitions import strategy_partitions
-from gem_dagster.resources import WarehouseResource
+from gem_dagster.resources import ComputeResource, EmbedderResource, WarehouseResource
 from gem_dagster.settings import get_settings
 from gem_dagster.warehouse import write_table_atomically
 from gem_dagster.warehouse.schemas import MIXTURE_SCHEMA
 
 WEIGHTS_CHECK = "weights_valid"
 _SETTINGS = get_settings()
+_PROXY_PLAN = resolve_plan(_SETTINGS)
 
 
-@dg.asset(deps=[cluster_assignments], group_name="mixing", kinds={"duckdb"}, pool="duckdb_writer")
+@dg.asset(
+    deps=[cluster_assignments],
+    group_name="mixing",
+    kinds={"duckdb"},
+    pool="duckdb_writer",
+    # With automation on, the counts follow every change of the assignments.
+    automation_condition=dg.AutomationCondition.eager(),
+)
 def domain_stats(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -74,6 +85,76 @@ def domain_stats(
     )
 
 
+# Documents are taken per domain in an order fixed by the seed (md5 of seed, shard and id),
+# until the domain's running token count reaches the budget.
+_PROXY_DOCUMENTS_SQL = """
+WITH ranked AS (
+    SELECT a.cluster_id, d.text, d.n_tokens,
+           sum(d.n_tokens) OVER (
+               PARTITION BY a.cluster_id
+               ORDER BY md5(CAST(? AS VARCHAR) || '/' || d.shard || '/' || d.id)
+               ROWS UNBOUNDED PRECEDING
+           ) AS running_tokens
+    FROM cluster_assignments AS a JOIN documents AS d USING (shard, id)
+)
+SELECT cluster_id, text FROM ranked
+WHERE running_tokens - n_tokens < ?
+ORDER BY cluster_id, running_tokens
+"""
+_ENCODE_BATCH = 512
+
+
+class ProxyStreamsConfig(dg.Config):
+    """Size of the proxy training text; defaults come from the proxy preset (GEM_PROXY_*)."""
+
+    tokens_per_domain: int = _PROXY_PLAN.tokens_per_domain
+    vocabulary: int = _PROXY_PLAN.vocabulary
+
+
+@dg.asset(deps=[cluster_assignments], group_name="mixing", kinds={"numpy"})
+def proxy_token_streams(
+    context: dg.AssetExecutionContext,
+    config: ProxyStreamsConfig,
+    warehouse: WarehouseResource,
+    embedder: EmbedderResource,
+) -> dg.MaterializeResult:
+    """Tokenised training text per domain for the proxy language models of DoReMi, RegMix and
+    PerfRe: up to the preset's tokens per domain, in the embedder's tokens, as an .npz file."""
+    settings = get_settings()
+    counter = embedder.token_counter()
+
+    def encoded_documents():
+        with warehouse.catalog.connect(read_only=True) as connection:
+            cursor = connection.execute(_PROXY_DOCUMENTS_SQL, [settings.seed, config.tokens_per_domain])
+            while batch := cursor.fetchmany(_ENCODE_BATCH):
+                token_ids = counter.encode([text for _, text in batch])
+                yield from zip((cluster_id for cluster_id, _ in batch), token_ids)
+
+    streams = build_token_streams(encoded_documents(), config.vocabulary)
+    folder = warehouse.layout.run_folder("proxy_token_streams", context.run.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "token_streams.npz"
+    streams.save(target)
+
+    tokens = streams.tokens_per_domain()
+    context.log.info(
+        f"proxy token streams: {sum(tokens.values()):,} tokens over {len(tokens)} domains, "
+        f"vocabulary {streams.vocab_size:,} ids ({streams.other_share():.1%} of tokens outside it)"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(target)),
+            "preset": settings.proxy_preset,
+            "vocab_size": streams.vocab_size,
+            "share_outside_vocabulary": round(streams.other_share(), 4),
+            "tokens": sum(tokens.values()),
+            "tokens_per_domain": dg.MetadataValue.md(
+                markdown_table([{"cluster": c, "tokens": f"{n:,}"} for c, n in tokens.items()])
+            ),
+        }
+    )
+
+
 class MixtureConfig(dg.Config):
     """Token budget and limits of the mixture; defaults come from the GEM_* settings."""
 
@@ -81,13 +162,18 @@ class MixtureConfig(dg.Config):
     max_epochs: float = _SETTINGS.mix_max_epochs
     min_weight: float = _SETTINGS.mix_min_weight
     temperature: float = _SETTINGS.mix_temperature
+    proxy_steps: int = _PROXY_PLAN.steps
+    regmix_mixtures: int = _PROXY_PLAN.regmix_mixtures
 
 
 @dg.asset(
-    deps=[domain_stats],
+    deps=[domain_stats, proxy_token_streams],
     partitions_def=strategy_partitions,
     group_name="mixing",
     kinds={"parquet", "json"},
+    # The proxy model strategies train on the compute device; the others finish in
+    # milliseconds, so sharing the pool costs them nothing.
+    pool="gpu",
     check_specs=[
         dg.AssetCheckSpec(
             WEIGHTS_CHECK,
@@ -98,16 +184,22 @@ class MixtureConfig(dg.Config):
     ],
 )
 def mixture_weights(
-    context: dg.AssetExecutionContext, config: MixtureConfig, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    config: MixtureConfig,
+    warehouse: WarehouseResource,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
     """Weight per domain for one mixing strategy, with the tokens and epochs it implies for
-    the token budget (DuckDB view mixture_weights, plus weights.json)."""
+    the token budget (DuckDB view mixture_weights, plus weights.json). DoReMi, RegMix and
+    PerfRe train proxy language models on proxy_token_streams; the others use only counts."""
     strategy = context.partition_key
     with warehouse.catalog.connect(read_only=True) as connection:
         frame = connection.execute("SELECT * FROM domain_stats ORDER BY cluster_id").pl()
     stats = DomainStats.from_frame(frame)
     budget = config.token_budget or int(stats.total_tokens)
     params = {"tau": config.temperature} if strategy == "temperature" else {}
+    if strategy in PROXY_MODEL_STRATEGIES:
+        params = _proxy_parameters(context, config, strategy, stats, compute.torch_device())
 
     mixture = compute_weights(
         strategy, stats, budget, max_epochs=config.max_epochs, min_weight=config.min_weight, **params
@@ -129,8 +221,10 @@ def mixture_weights(
     temporary.write_text(
         json.dumps(
             {"strategy": strategy, "token_budget": budget, "max_epochs": config.max_epochs,
-             "min_weight": config.min_weight, "params": params, "domains": table.to_dicts()},
+             "min_weight": config.min_weight, "params": mixture.params, "domains": table.to_dicts()},
             indent=1,
+            # Strategy parameters may hold NumPy scalars (for example RegMix's Spearman).
+            default=float,
         )
     )
     os.replace(temporary, weights_file)
@@ -149,8 +243,14 @@ def mixture_weights(
          "tokens": f"{row['tokens']:,}", "epochs": f"{row['epochs']:.2f}"}
         for row in table.iter_rows(named=True)
     ]
+    proxy_metadata = {}
+    if strategy in PROXY_MODEL_STRATEGIES:
+        proxy_metadata["proxy"] = dg.MetadataValue.json(mixture.params["proxy"])
+    if "spearman" in mixture.params:
+        proxy_metadata["regmix_heldout_spearman"] = float(mixture.params["spearman"])
     return dg.MaterializeResult(
         metadata={
+            **proxy_metadata,
             "token_budget": budget,
             "max_epochs_used": float(mixture.epochs.max()),
             "weights": dg.MetadataValue.md(markdown_table(rows)),
@@ -165,6 +265,40 @@ def mixture_weights(
             )
         ],
     )
+
+
+def _proxy_parameters(
+    context: dg.AssetExecutionContext, config: MixtureConfig, strategy: str, stats: DomainStats, device: str
+) -> dict:
+    """Token streams and proxy configuration for DoReMi, RegMix or PerfRe."""
+    settings = get_settings()
+    plan = replace(_PROXY_PLAN, steps=config.proxy_steps, regmix_mixtures=config.regmix_mixtures)
+    streams = TokenStreams.load(upstream_path(context, "proxy_token_streams"))
+
+    # Every domain with tokens needs a stream. A stream asset older than the latest
+    # assignments can lack one, and the message says how to refresh it.
+    missing = sorted(set(int(c) for c in stats.cluster_ids[stats.tokens > 0]) - set(streams.domains))
+    if missing:
+        raise ValueError(
+            f"domains {missing} have tokens in domain_stats but no proxy token stream: "
+            "re-materialise proxy_token_streams after the latest cluster_assignments"
+        )
+    proxy = plan.proxy_config(streams.vocab_size, device, settings.seed)
+    active_domains = int(np.count_nonzero(stats.tokens))
+    if strategy == "doremi" and proxy.batch_size < active_domains:
+        # DoReMi draws every domain into each batch, so a batch needs one row per domain.
+        context.log.info(
+            f"doremi: batch raised from {proxy.batch_size} to {active_domains} rows, one per domain"
+        )
+        proxy = replace(proxy, batch_size=active_domains)
+    context.log.info(
+        f"{strategy}: proxy d_model={proxy.d_model} layers={proxy.n_layers} seq_len={proxy.seq_len} "
+        f"batch={proxy.batch_size} steps={proxy.steps} vocabulary={proxy.vocab_size} on {device}"
+    )
+    params: dict = {"token_streams": streams.domains, "proxy": proxy}
+    if strategy == "regmix":
+        params.update(n_mixtures=plan.regmix_mixtures, seed=settings.seed)
+    return params
 
 
 EXPORT_GATE_CHECK = "export_matches_weights"

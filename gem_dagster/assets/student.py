@@ -141,6 +141,9 @@ class AssignmentConfig(dg.Config):
     deps=[documents, student_model],
     group_name="student",
     kinds={"fasttext", "parquet"},
+    # With automation on (default_automation_condition_sensor), a new student re-labels
+    # every shard and a re-ingested shard is re-labelled; nothing runs without a student.
+    automation_condition=dg.AutomationCondition.eager(),
     check_specs=[
         dg.AssetCheckSpec(
             COVERAGE_CHECK,

@@ -6,6 +6,7 @@ contain ``..`` or start with ``/``, so a key can never name a file outside the r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -37,20 +38,28 @@ def is_shard_file(path: Path) -> bool:
     return path.is_file() and str(path).lower().endswith(SHARD_SUFFIXES)
 
 
-def list_shard_keys(corpus_root: Path) -> list[str]:
+def list_shard_keys(
+    corpus_root: Path, on_invalid: Callable[[Path, InvalidShardKeyError], None] | None = None
+) -> list[str]:
     """List the partition keys of every shard file under the corpus root, sorted.
 
     Hidden files and folders (names starting with a dot) are skipped, because editors and
     atomic writers leave temporary files there. Files with other extensions are skipped too;
-    `unsupported_files` lists them so callers can warn.
+    `unsupported_files` lists them so callers can warn. A shard whose path cannot be a
+    partition key raises `InvalidShardKeyError`, or, when ``on_invalid`` is given, is passed
+    to it and skipped, so that a long-running sensor is not stopped by one bad file name.
     """
     keys = []
     for path in sorted(corpus_root.rglob("*")):
         relative = path.relative_to(corpus_root)
-        if any(part.startswith(".") for part in relative.parts):
+        if any(part.startswith(".") for part in relative.parts) or not is_shard_file(path):
             continue
-        if is_shard_file(path):
+        try:
             keys.append(shard_key(corpus_root, path))
+        except InvalidShardKeyError as error:
+            if on_invalid is None:
+                raise
+            on_invalid(path, error)
     return keys
 
 

@@ -29,3 +29,8 @@ class TokenCounter:
         """Return the number of tokens of each text."""
         encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         return [len(encoding.ids) for encoding in encodings]
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Return the token ids of each text, the same tokens that `count` counts."""
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        return [encoding.ids for encoding in encodings]

@@ -38,9 +38,13 @@ class CorpusResource(dg.ConfigurableResource):
             max_record_bytes=self.max_record_bytes,
         )
 
-    def shard_keys(self) -> list[str]:
-        """List the partition keys of every shard file now under the root."""
-        return list_shard_keys(self.root_path)
+    def shard_keys(self, on_invalid=None) -> list[str]:
+        """List the partition keys of every shard file now under the root.
+
+        ``on_invalid(path, error)`` receives shards whose path cannot be a partition key;
+        without it such a shard raises (see `list_shard_keys`).
+        """
+        return list_shard_keys(self.root_path, on_invalid)
 
     def shard_file(self, key: str) -> Path:
         return shard_path(self.root_path, key)

@@ -23,13 +23,16 @@ from gem_dagster.assets import (
     embeddings,
     gis_taxonomy,
     mixture_weights,
+    proxy_token_streams,
     seed_sample,
     student_model,
     teacher_clustering,
     training_mix,
 )
 from gem_dagster.clustering import find_objective_decreases
+from gem_dagster.jobs import ingest_and_assign_job
 from gem_dagster.corpus import list_shard_keys
+from gem_dagster.mixing.streams import SEPARATOR_ID, TokenStreams
 from gem_dagster.partitions import shard_partitions
 from gem_dagster.resources import (
     ComputeResource,
@@ -38,12 +41,14 @@ from gem_dagster.resources import (
     NamerResource,
     WarehouseResource,
 )
+from gem_dagster.sensors import shard_sensor
 from gem_dagster.settings import BUNDLED_SAMPLE_SHARDS
 
 pytestmark = pytest.mark.slow
 
 K = 6
 SEED_DOCUMENTS = 480
+PROXY_TOKENS = 3000
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +95,26 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             )
             for strategy in ["uniform", "natural", "temperature", "unimax"]
         }
+        # Proxy strategies with the smallest useful run: a few thousand tokens per domain and
+        # a handful of steps. The CPU preset's size is measured in docs/benchmarks.md.
+        streams_run = dg.materialize(
+            [proxy_token_streams],
+            instance=instance,
+            resources=resources,
+            run_config={"ops": {"proxy_token_streams": {"config": {"tokens_per_domain": PROXY_TOKENS, "vocabulary": 512}}}},
+        )
+        assert streams_run.success
+        proxy_config = {"ops": {"mixture_weights": {"config": {"proxy_steps": 4, "regmix_mixtures": 6}}}}
+        proxy_weight_runs = {
+            strategy: dg.materialize(
+                [mixture_weights],
+                instance=instance,
+                resources=resources,
+                partition_key=strategy,
+                run_config=proxy_config,
+            )
+            for strategy in ["doremi", "regmix", "perfre"]
+        }
         export_runs = {
             strategy: dg.materialize(
                 [training_mix], instance=instance, resources=resources, partition_key=strategy
@@ -99,6 +124,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         yield {
             "export_runs": export_runs,
             "weight_runs": weight_runs,
+            "streams_run": streams_run,
+            "proxy_weight_runs": proxy_weight_runs,
             "instance": instance,
             "resources": resources,
             "keys": keys,
@@ -244,13 +271,43 @@ def test_weights_valid_for_every_strategy(pipeline: dict) -> None:
             "WHERE w.strategy = 'natural' ORDER BY cluster_id"
         ).fetchall()
 
-    assert set(sums) == {"uniform", "natural", "temperature", "unimax"}
+    assert {"uniform", "natural", "temperature", "unimax"} <= set(sums)
     for strategy, total in sums.items():
         assert abs(total - 1.0) < 1e-9, strategy
     assert worst_epochs <= 4.0 + 1e-9
     total_tokens = sum(tokens for _, tokens in natural)
     for weight, tokens in natural:
         assert abs(weight - tokens / total_tokens) < 1e-9
+
+
+def test_proxy_streams_cover_every_domain_within_budget(pipeline: dict) -> None:
+    metadata = pipeline["streams_run"].asset_materializations_for_node("proxy_token_streams")[0].metadata
+    streams = TokenStreams.load(Path(metadata["path"].value))
+
+    assert sorted(streams.domains) == list(range(K))
+    assert streams.vocab_size == 512
+    for cluster_id, stream in streams.domains.items():
+        # Documents are added until the running count reaches the budget, so a domain
+        # overshoots by less than its last document (plus one separator per document).
+        documents = int((stream == SEPARATOR_ID).sum())
+        assert PROXY_TOKENS <= stream.size - documents < PROXY_TOKENS + 2000, cluster_id
+    assert 0 < metadata["share_outside_vocabulary"].value < 0.5
+
+
+def test_proxy_strategies_give_valid_weights(pipeline: dict) -> None:
+    for strategy, result in pipeline["proxy_weight_runs"].items():
+        assert result.success, strategy
+        assert checks_of(result)["weights_valid"].passed, strategy
+        metadata = result.asset_materializations_for_node("mixture_weights")[0].metadata
+        assert metadata["proxy"].value["steps"] == 4, strategy
+        saved = json.loads(Path(metadata["path"].value).read_text())
+        assert abs(sum(domain["weight"] for domain in saved["domains"]) - 1.0) < 1e-9, strategy
+
+    regmix = pipeline["proxy_weight_runs"]["regmix"].asset_materializations_for_node("mixture_weights")[0]
+    assert -1.0 <= regmix.metadata["regmix_heldout_spearman"].value <= 1.0
+    with pipeline["warehouse"].catalog.connect(read_only=True) as connection:
+        strategies = {row[0] for row in connection.execute("SELECT DISTINCT strategy FROM mixture_weights").fetchall()}
+    assert {"doremi", "regmix", "perfre"} <= strategies
 
 
 def test_export_tokens_match_weights(pipeline: dict) -> None:
@@ -301,3 +358,33 @@ def test_explicit_cuda_without_gpu_fails_clearly() -> None:
 
     with pytest.raises(DeviceUnavailableError, match="'cuda'.*no CUDA device"):
         ComputeResource(device="cuda").torch_device()
+
+
+def test_sensor_labels_a_dropped_shard_once_a_student_exists(pipeline: dict, tmp_path: Path) -> None:
+    # Kept last in the module: it adds a seventh shard to the shared warehouse.
+    dropped_root = tmp_path / "dropped"
+    (dropped_root / "new").mkdir(parents=True)
+    texts = ["The kernel module registers an interrupt handler.", "Congress debated the budget."]
+    (dropped_root / "new" / "shard.jsonl").write_text(
+        "".join(json.dumps({"id": f"new-{i}", "text": text}) + "\n" for i, text in enumerate(texts))
+    )
+    instance = pipeline["instance"]
+    resources = {**pipeline["resources"], "corpus": CorpusResource(root=str(dropped_root))}
+
+    result = shard_sensor(dg.build_sensor_context(instance=instance, resources={"corpus": resources["corpus"]}))
+    for request in result.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+    [request] = result.run_requests
+    job = dg.Definitions(
+        assets=[documents, student_model, cluster_assignments],
+        jobs=[ingest_and_assign_job],
+        resources=resources,
+    ).resolve_job_def(request.job_name)
+
+    assert request.job_name == "ingest_and_assign_shards"
+    assert job.execute_in_process(instance=instance, partition_key=request.partition_key).success
+    with pipeline["warehouse"].catalog.connect(read_only=True) as connection:
+        labelled = connection.execute(
+            "SELECT count(*), count(DISTINCT id) FROM cluster_assignments WHERE shard = 'new/shard.jsonl'"
+        ).fetchone()
+    assert labelled == (2, 2)
