@@ -109,3 +109,17 @@ def test_invalid_rebuild_cron_names_the_setting(monkeypatch: pytest.MonkeyPatch)
 
     with pytest.raises(ValidationError, match="rebuild_cron(.|\n)*invalid cron expression 'every sunday'"):
         GemSettings()
+
+
+def test_gpu_and_duckdb_writer_pools_hold_one_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gem_dagster.assets import domain_stats, embeddings, gis_taxonomy, seed_sample, teacher_clustering
+    from gem_dagster.settings import PROJECT_ROOT
+
+    (tmp_path / "dagster.yaml").write_text((PROJECT_ROOT / "config" / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+
+    instance = dg.DagsterInstance.get()
+
+    assert {embeddings.op.pool, teacher_clustering.op.pool} == {"gpu"}
+    assert {seed_sample.op.pool, gis_taxonomy.op.pool, domain_stats.op.pool} == {"duckdb_writer"}
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
