@@ -268,9 +268,13 @@ def mixture_weights(
 
 
 def _proxy_parameters(
-    context: dg.AssetExecutionContext, config: MixtureConfig, strategy: str, stats: DomainStats, device: str
+    context: dg.AssetExecutionContext,
+    config: MixtureConfig,
+    strategy: str,
+    stats: DomainStats,
+    device: str,
 ) -> dict:
-    """Token streams and proxy configuration for DoReMi, RegMix or PerfRe."""
+    """Load the token streams and build the proxy configuration for DoReMi, RegMix or PerfRe."""
     settings = get_settings()
     plan = replace(_PROXY_PLAN, steps=config.proxy_steps, regmix_mixtures=config.regmix_mixtures)
     streams = TokenStreams.load(upstream_path(context, "proxy_token_streams"))

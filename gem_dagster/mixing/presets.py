@@ -31,7 +31,7 @@ class ProxyPlan:
     regmix_mixtures: int
 
     def proxy_config(self, vocab_size: int, device: str, seed: int) -> ProxyConfig:
-        """The ProxyConfig of one proxy run over a vocabulary of ``vocab_size`` ids."""
+        """Build the ProxyConfig of one proxy run over a vocabulary of ``vocab_size`` ids."""
         return ProxyConfig(
             vocab_size=vocab_size,
             d_model=self.d_model,
@@ -90,7 +90,7 @@ _OVERRIDES = {
 
 
 def resolve_plan(settings) -> ProxyPlan:
-    """The preset named by ``settings.proxy_preset`` with every set ``proxy_*`` field applied."""
+    """Return the preset named by ``settings.proxy_preset`` with every set ``proxy_*`` field applied."""
     if settings.proxy_preset not in PRESETS:
         raise ValueError(
             f"unknown proxy preset {settings.proxy_preset!r}: use one of {sorted(PRESETS)}"
