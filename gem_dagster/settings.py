@@ -40,9 +40,8 @@ class GemSettings(BaseSettings):
         description="Record field that contains the document id; records without one get an id "
         "derived from the shard and line.",
     )
-    # NoDecode hands the raw environment string to _parse_metadata_fields, which can name
-    # the setting in its error; pydantic-settings' own JSON decoding error does not say what
-    # format is expected.
+    # NoDecode passes the raw environment string to _parse_metadata_fields, so that a value
+    # that is not JSON gets an error that shows the expected format.
     metadata_fields: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["source", "label"],
         description="Optional string fields copied into the documents table when present.",
