@@ -347,14 +347,14 @@ def training_mix(
 
     with duckdb.connect() as connection:
         # An in-memory database over the Parquet files: partitioned assets never open the
-        # catalog file, which allows one writer only.
-        documents_glob = layout.partition_glob("documents")
+        # catalog file, which allows one writer only. The catalog's views keep one copy of an
+        # id repeated across shards, so the export never holds a document twice.
+        warehouse.catalog.refresh_views(connection)
         connection.execute(
-            f"""
+            """
             CREATE VIEW labelled AS
             SELECT a.shard, a.id, a.cluster_id, d.n_tokens
-            FROM read_parquet('{layout.partition_glob("assignments")}') AS a
-            JOIN read_parquet('{documents_glob}', union_by_name = true) AS d USING (shard, id)
+            FROM cluster_assignments AS a JOIN documents AS d USING (shard, id)
             """
         )
         corpus_tokens = dict(
@@ -365,10 +365,9 @@ def training_mix(
         selection = plan_selection(connection, targets, config.seed).with_row_index("position")
         connection.register("selection", selection.to_arrow())
         rows = connection.execute(
-            f"""
+            """
             SELECT s.id, s.shard, s.cluster_id AS cluster, s.pass, d.text, d.n_tokens
-            FROM selection AS s
-            JOIN read_parquet('{documents_glob}', union_by_name = true) AS d USING (shard, id)
+            FROM selection AS s JOIN documents AS d USING (shard, id)
             ORDER BY s.position
             """
         ).pl()
