@@ -9,12 +9,16 @@ the setting and the values it accepts.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from upath import UPath
+
+from gem_dagster.corpus.location import corpus_location
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_SAMPLE_SHARDS = PROJECT_ROOT / "data" / "sample" / "shards"
@@ -30,9 +34,10 @@ class GemSettings(BaseSettings):
         default=Path(".gem"),
         description="Folder for the DuckDB catalog and all Parquet and model artefacts.",
     )
-    corpus_root: Path = Field(
-        default=BUNDLED_SAMPLE_SHARDS,
-        description="Folder whose shard files (JSONL, JSONL.gz, JSONL.zst, Parquet) form the corpus.",
+    corpus_root: str = Field(
+        default=str(BUNDLED_SAMPLE_SHARDS),
+        description="Folder, or fsspec URL such as s3://bucket/shards, whose shard files "
+        "(JSONL, JSONL.gz, JSONL.zst, Parquet) form the corpus.",
     )
     text_field: str = Field(default="text", description="Record field that contains the document text.")
     id_field: str = Field(
@@ -235,35 +240,38 @@ class GemSettings(BaseSettings):
                 'of field names, for example ["source", "label"], or [] for none'
             ) from None
 
-    @field_validator("corpus_root")
+    @field_validator("corpus_root", mode="before")
     @classmethod
-    def _check_corpus_root_is_folder(cls, value: Path) -> Path:
+    def _check_corpus_root_is_folder(cls, value: object) -> str:
         # Checked here so that a wrong root stops the code location from loading, instead
-        # of failing every shard run later.
-        folder = value.expanduser().resolve()
+        # of failing every shard run later. Local roots are stored as absolute paths so
+        # that the DuckDB views stay valid whichever folder a run starts in.
+        if not isinstance(value, (str, os.PathLike)):
+            raise ValueError(f"invalid corpus_root {value!r}: GEM_CORPUS_ROOT must be a folder path or URL")
+        folder = corpus_location(value)
         if not folder.is_dir():
             raise ValueError(
                 f"corpus root {folder} does not exist or is not a folder: set GEM_CORPUS_ROOT "
                 "to the folder that holds your shard files (.jsonl, .jsonl.gz, .jsonl.zst or "
                 ".parquet)"
             )
-        return value
+        return str(folder)
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> GemSettings:
         # Absolute paths keep the DuckDB views valid whichever folder a run starts in.
         self.storage_root = self.storage_root.expanduser().resolve()
-        self.corpus_root = self.corpus_root.expanduser().resolve()
         return self
 
-    def check_corpus_root(self) -> Path:
-        """Return the corpus root, raising a clear error when it is not a folder."""
-        if not self.corpus_root.is_dir():
+    def check_corpus_root(self) -> Path | UPath:
+        """Return the corpus root as a path, raising a clear error when it is not a folder."""
+        location = corpus_location(self.corpus_root)
+        if not location.is_dir():
             raise FileNotFoundError(
                 f"corpus root {self.corpus_root} does not exist or is not a folder: set "
                 "GEM_CORPUS_ROOT to the folder that holds your shard files"
             )
-        return self.corpus_root
+        return location
 
 
 @lru_cache(maxsize=1)

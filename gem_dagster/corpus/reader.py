@@ -18,10 +18,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
+from gem_dagster.corpus.location import is_local
 from gem_dagster.corpus.shards import shard_format
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -132,11 +134,22 @@ class ShardReader:
     # -- JSONL ------------------------------------------------------------------------------
 
     def _open_binary(self) -> BinaryIO:
+        if not is_local(self.path):
+            return self._open_remote()
         if self.format == "jsonl.gz":
             return gzip.open(self.path, "rb")
         if self.format == "jsonl.zst":
             return io.BufferedReader(_ZstdFrames(open(self.path, "rb")))
         return open(self.path, "rb")
+
+    def _open_remote(self) -> BinaryIO:
+        # fsspec decompresses gzip itself and closes the remote file with the stream.
+        if self.format == "jsonl.gz":
+            return fsspec.open(str(self.path), "rb", compression="gzip", **self.path.storage_options).open()
+        raw = self.path.open("rb")
+        if self.format == "jsonl.zst":
+            return io.BufferedReader(_ZstdFrames(raw))
+        return raw
 
     def _iter_jsonl(self) -> Iterator[ShardBatch]:
         batch = self._new_batch()
@@ -244,7 +257,7 @@ class ShardReader:
 
     def _iter_parquet(self) -> Iterator[ShardBatch]:
         try:
-            parquet = pq.ParquetFile(self.path)
+            parquet = pq.ParquetFile(self.path if is_local(self.path) else self.path.open("rb"))
         except (pa.ArrowInvalid, OSError) as error:
             raise ShardSchemaError(
                 f"shard {self.path} is not a readable Parquet file ({error}); re-create it or "

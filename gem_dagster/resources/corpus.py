@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from upath import UPath
 
 from gem_dagster.corpus import ReaderOptions, list_shard_keys, shard_path
+from gem_dagster.corpus.location import corpus_location
 
 
 class CorpusResource(dg.ConfigurableResource):
-    """Corpus root folder and the fields and limits used to read its shards."""
+    """Corpus root (a local folder or an fsspec URL) and the fields and limits used to read
+    its shards."""
 
     root: str
     text_field: str = "text"
@@ -20,8 +23,8 @@ class CorpusResource(dg.ConfigurableResource):
     max_record_bytes: int = 8 * 1024 * 1024
 
     @property
-    def root_path(self) -> Path:
-        path = Path(self.root).resolve()
+    def root_path(self) -> Path | UPath:
+        path = corpus_location(self.root)
         if not path.is_dir():
             raise FileNotFoundError(
                 f"corpus root {path} does not exist or is not a folder: set GEM_CORPUS_ROOT to "
@@ -46,5 +49,5 @@ class CorpusResource(dg.ConfigurableResource):
         """
         return list_shard_keys(self.root_path, on_invalid)
 
-    def shard_file(self, key: str) -> Path:
+    def shard_file(self, key: str) -> Path | UPath:
         return shard_path(self.root_path, key)

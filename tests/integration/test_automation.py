@@ -7,6 +7,7 @@ succeed and land its rows in DuckDB.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import dagster as dg
@@ -123,3 +124,27 @@ def test_gpu_and_duckdb_writer_pools_hold_one_step(tmp_path: Path, monkeypatch: 
     assert {embeddings.op.pool, teacher_clustering.op.pool} == {"gpu"}
     assert {seed_sample.op.pool, gis_taxonomy.op.pool, domain_stats.op.pool} == {"duckdb_writer"}
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+
+
+def test_sensor_and_ingestion_read_an_fsspec_url(
+    instance: dg.DagsterInstance, resources: dict, tmp_path: Path
+) -> None:
+    # fsspec's in-memory filesystem stands in for object storage (no bucket is reachable
+    # here); the sensor and the reader use the same UPath calls for s3:// or gs:// roots.
+    import fsspec
+
+    from gem_dagster.resources import CorpusResource
+
+    memory = fsspec.filesystem("memory")
+    root = f"/gem-test-{tmp_path.name}"
+    memory.pipe(f"{root}/a.jsonl", "".join(f'{{"id": "m{i}", "text": "memory text {i}"}}\n' for i in range(7)).encode())
+    memory.pipe(f"{root}/nested/b.jsonl.gz", gzip.compress(b'{"id": "g0", "text": "compressed"}\n'))
+    remote = {**resources, "corpus": CorpusResource(root=f"memory://{root}")}
+
+    try:
+        result = evaluate_sensor(instance, remote)
+        for request in result.run_requests:
+            assert run_request(instance, remote, request), request.partition_key
+        assert document_shards(remote) == {"a.jsonl": 7, "nested/b.jsonl.gz": 1}
+    finally:
+        memory.rm(root, recursive=True)

@@ -89,7 +89,7 @@ def test_valid_edge_values_load(tmp_path: Path) -> None:
     assert settings.balance == 0.0
     assert settings.device == "cuda:1"
     assert settings.metadata_fields == []
-    assert settings.corpus_root == tmp_path.resolve()
+    assert settings.corpus_root == str(tmp_path.resolve())
 
 
 @pytest.mark.parametrize(
