@@ -54,11 +54,11 @@ PRESETS: dict[str, ProxyPlan] = {
         heads=4,
         seq_len=64,
         batch_size=16,
-        steps=80,
+        steps=120,
         learning_rate=3e-3,
         vocabulary=2048,
         tokens_per_domain=50_000,
-        regmix_mixtures=12,
+        regmix_mixtures=32,
     ),
     "gpu": ProxyPlan(
         d_model=256,
