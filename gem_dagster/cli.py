@@ -161,6 +161,15 @@ def run_job(instance, job_name: str, partition_keys: list[str | None]) -> list[s
     for key in partition_keys:
         result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
         run_ids.append(result.run_id)
+        # Non-blocking checks (for example the student's teacher agreement) do not stop a
+        # run, so their failures are printed where the user reads the run's outcome.
+        for evaluation in result.get_asset_check_evaluations():
+            if not evaluation.passed:
+                where = f" (partition {key!r})" if key is not None else ""
+                print(
+                    f"warning: check {evaluation.asset_key.to_user_string()}:"
+                    f"{evaluation.check_name} failed{where}; see its metadata with `make ui`"
+                )
         if not result.success:
             where = f" for partition {key!r}" if key is not None else ""
             print(f"error: {job_name} failed{where} (run {result.run_id}); see `make ui`")

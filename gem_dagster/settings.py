@@ -220,6 +220,20 @@ class GemSettings(BaseSettings):
             )
         return value
 
+    @field_validator("rebuild_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"invalid time zone {value!r}: GEM_REBUILD_TIMEZONE must be an IANA name such "
+                "as 'UTC' or 'Europe/Berlin'"
+            ) from None
+        return value
+
     @field_validator("balance")
     @classmethod
     def _check_balance(cls, value: float | str) -> float | str:

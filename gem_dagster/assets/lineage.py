@@ -31,6 +31,17 @@ def upstream_path(context: dg.AssetExecutionContext, asset: str) -> Path:
             "re-materialise it with this version of gem_dagster"
         )
     path = Path(str(entry.value))
+    # One Dagster instance can record runs of several storage roots (a second corpus run
+    # with the same DAGSTER_HOME). An artefact from another root must not be mixed in.
+    warehouse = getattr(context.resources, "warehouse", None)
+    if warehouse is not None:
+        storage_root = Path(warehouse.storage_root).resolve()
+        if not path.resolve().is_relative_to(storage_root):
+            raise UpstreamNotMaterializedError(
+                f"the latest materialisation of {asset!r} wrote {path}, outside this "
+                f"deployment's storage root {storage_root}: give each storage root its own "
+                f"DAGSTER_HOME, or re-materialise {asset!r} here"
+            )
     if not path.exists():
         raise UpstreamNotMaterializedError(
             f"artefact {path} of asset {asset!r} no longer exists: re-materialise {asset!r}"

@@ -113,6 +113,7 @@ class Catalog:
         and ``ingested_rejects`` hold every row as the shards wrote it; ``documents`` and
         ``rejected_documents`` move the copies of an id repeated across shards from the first
         to the second, so documents plus rejects still equal each shard's input records.
+        ``cluster_assignments`` keeps only the assignments of rows in ``documents``.
         """
         self._create_parquet_view(
             connection, "ingested_documents", "documents", documents_schema(self.metadata_fields)
@@ -120,7 +121,15 @@ class Catalog:
         self._create_parquet_view(connection, "ingested_rejects", "rejects", REJECTS_SCHEMA)
         connection.execute(_DOCUMENTS_VIEW)
         connection.execute(_REJECTED_DOCUMENTS_VIEW)
-        self._create_parquet_view(connection, "cluster_assignments", "assignments", ASSIGNMENTS_SCHEMA)
+        self._create_parquet_view(connection, "ingested_assignments", "assignments", ASSIGNMENTS_SCHEMA)
+        # A shard's assignments also label its copy of an id kept in another shard; the
+        # view drops those rows, so counts per cluster agree with domain_stats.
+        connection.execute(
+            """
+            CREATE OR REPLACE VIEW cluster_assignments AS
+            SELECT * FROM ingested_assignments SEMI JOIN documents USING (shard, id)
+            """
+        )
         self._create_parquet_view(
             connection, "mixture_weights", "mixture", MIXTURE_SCHEMA, partition="strategy"
         )

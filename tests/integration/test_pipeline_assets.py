@@ -365,6 +365,28 @@ def test_explicit_cuda_without_gpu_fails_clearly() -> None:
         ComputeResource(device="cuda").torch_device()
 
 
+def test_assignment_refuses_a_student_from_another_storage_root(pipeline: dict, tmp_path: Path) -> None:
+    other_root = {**pipeline["resources"], "warehouse": WarehouseResource(storage_root=str(tmp_path / "other"))}
+    key = pipeline["keys"][0]
+    assert dg.materialize([documents], instance=pipeline["instance"], resources=other_root, partition_key=key).success
+
+    result = dg.materialize(
+        [cluster_assignments],
+        instance=pipeline["instance"],
+        resources=other_root,
+        partition_key=key,
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    error = failure.step_failure_data.error
+    message = (error.cause or error).message
+    assert "outside this deployment's storage root" in message
+    assert "DAGSTER_HOME" in message
+    assert not list((tmp_path / "other").rglob("assignments/shard=*/*.parquet"))
+
+
 def test_sensor_labels_a_dropped_shard_once_a_student_exists(pipeline: dict, tmp_path: Path) -> None:
     # Kept last in the module: it adds a seventh shard to the shared warehouse.
     dropped_root = tmp_path / "dropped"

@@ -79,3 +79,27 @@ def test_read_only_connect_without_catalog_is_clear(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="materialise seed_sample first"):
         with catalog.connect(read_only=True):
             pass
+
+
+def test_assignments_view_drops_the_copy_rejected_across_shards(tmp_path: Path) -> None:
+    from gem_dagster.warehouse.schemas import ASSIGNMENTS_SCHEMA
+
+    layout = StorageLayout(tmp_path)
+    schema = documents_schema(())
+    for shard, ids in [("a.jsonl", ["x", "shared"]), ("b.jsonl", ["shared", "y"])]:
+        count = len(ids)
+        rows = dict(id=ids, shard=[shard] * count, line=list(range(1, count + 1)), text=["t"] * count,
+                    n_chars=[1] * count, n_tokens=[1] * count, sha1=["0"] * count)
+        write_table_atomically(layout.documents_file(shard), pa.table(rows, schema=schema))
+        labels = dict(id=ids, shard=[shard] * count, cluster_id=[0] * count, probability=[1.0] * count)
+        write_table_atomically(layout.assignments_file(shard), pa.table(labels, schema=ASSIGNMENTS_SCHEMA))
+    catalog = Catalog(layout, metadata_fields=())
+
+    with catalog.connect() as connection:
+        catalog.refresh_views(connection)
+        labelled = connection.execute("SELECT shard, id FROM cluster_assignments ORDER BY shard, id").fetchall()
+        raw = connection.execute("SELECT count(*) FROM ingested_assignments").fetchone()[0]
+
+    # The copy in a.jsonl (first shard key) is kept; b.jsonl's copy is a duplicate_id reject.
+    assert labelled == [("a.jsonl", "shared"), ("a.jsonl", "x"), ("b.jsonl", "y")]
+    assert raw == 4
