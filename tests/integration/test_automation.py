@@ -148,3 +148,10 @@ def test_sensor_and_ingestion_read_an_fsspec_url(
         assert document_shards(remote) == {"a.jsonl": 7, "nested/b.jsonl.gz": 1}
     finally:
         memory.rm(root, recursive=True)
+
+
+def test_invalid_rebuild_timezone_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEM_REBUILD_TIMEZONE", "Mars/Base")
+
+    with pytest.raises(ValidationError, match="GEM_REBUILD_TIMEZONE must be an IANA name"):
+        GemSettings()
