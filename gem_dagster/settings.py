@@ -272,6 +272,18 @@ class GemSettings(BaseSettings):
         return str(folder)
 
     @model_validator(mode="after")
+    def _check_seed_sample_fits_clusters(self) -> GemSettings:
+        # The teacher needs at least one seed document per cluster; without this check the
+        # run would fail only after embedding the seed sample.
+        if self.seed_sample_tokens is None and self.seed_sample_documents < self.n_clusters:
+            raise ValueError(
+                f"GEM_SEED_SAMPLE_DOCUMENTS={self.seed_sample_documents} is smaller than "
+                f"GEM_N_CLUSTERS={self.n_clusters}: the teacher needs at least one seed "
+                "document per cluster, so raise the first or lower the second"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _resolve_paths(self) -> GemSettings:
         # Absolute paths keep the DuckDB views valid whichever folder a run starts in.
         self.storage_root = self.storage_root.expanduser().resolve()

@@ -155,3 +155,11 @@ def test_invalid_rebuild_timezone_names_the_setting(monkeypatch: pytest.MonkeyPa
 
     with pytest.raises(ValidationError, match="GEM_REBUILD_TIMEZONE must be an IANA name"):
         GemSettings()
+
+
+def test_seed_sample_smaller_than_k_names_both_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEM_N_CLUSTERS", "150")
+    monkeypatch.setenv("GEM_SEED_SAMPLE_DOCUMENTS", "100")
+
+    with pytest.raises(ValidationError, match="GEM_SEED_SAMPLE_DOCUMENTS=100 is smaller than GEM_N_CLUSTERS=150"):
+        GemSettings()
