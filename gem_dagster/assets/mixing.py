@@ -280,7 +280,7 @@ def _proxy_parameters(
     streams = TokenStreams.load(upstream_path(context, "proxy_token_streams"))
 
     # Every domain with tokens needs a stream. A stream asset older than the latest
-    # assignments can lack one, and the message says how to refresh it.
+    # assignments can lack one, and the error explains how to refresh it.
     missing = sorted(set(int(c) for c in stats.cluster_ids[stats.tokens > 0]) - set(streams.domains))
     if missing:
         raise ValueError(
@@ -348,7 +348,7 @@ def training_mix(
     with duckdb.connect() as connection:
         # An in-memory database over the Parquet files: partitioned assets never open the
         # catalog file, which allows one writer only. The catalog's views keep one copy of an
-        # id repeated across shards, so the export never holds a document twice.
+        # id repeated across shards, so the export never contains a document twice.
         warehouse.catalog.refresh_views(connection)
         connection.execute(
             """

@@ -95,9 +95,9 @@ def build_token_streams(
 
     # Ties are broken by token id so that the vocabulary does not depend on input order.
     ranked = sorted(frequencies.items(), key=lambda item: (-item[1], item[0]))
-    kept = np.array([token for token, _ in ranked[: vocabulary_size - _FIRST_KEPT_ID]], dtype=np.int64)
+    kept_tokens = np.array([token for token, _ in ranked[: vocabulary_size - _FIRST_KEPT_ID]], dtype=np.int64)
     lookup = np.full(int(max(frequencies, default=0)) + 1, OTHER_ID, dtype=np.int32)
-    lookup[kept] = np.arange(_FIRST_KEPT_ID, _FIRST_KEPT_ID + kept.size, dtype=np.int32)
+    lookup[kept_tokens] = np.arange(_FIRST_KEPT_ID, _FIRST_KEPT_ID + kept_tokens.size, dtype=np.int32)
 
     domains = {}
     for cluster_id in sorted(per_domain):
@@ -106,4 +106,4 @@ def build_token_streams(
             pieces.append(lookup[np.asarray(token_ids, dtype=np.int64)])
             pieces.append(np.array([SEPARATOR_ID], dtype=np.int32))
         domains[cluster_id] = np.concatenate(pieces)
-    return TokenStreams(domains=domains, vocabulary=kept)
+    return TokenStreams(domains=domains, vocabulary=kept_tokens)

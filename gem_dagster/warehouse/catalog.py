@@ -122,8 +122,8 @@ class Catalog:
         connection.execute(_DOCUMENTS_VIEW)
         connection.execute(_REJECTED_DOCUMENTS_VIEW)
         self._create_parquet_view(connection, "ingested_assignments", "assignments", ASSIGNMENTS_SCHEMA)
-        # A shard's assignments also label its copy of an id kept in another shard; the
-        # view drops those rows, so counts per cluster agree with domain_stats.
+        # A shard's assignments also label its copy of an id that another shard keeps.
+        # The view drops those rows, so counts per cluster agree with domain_stats.
         connection.execute(
             """
             CREATE OR REPLACE VIEW cluster_assignments AS

@@ -57,7 +57,7 @@ def test_sensor_registers_new_shards_and_its_runs_succeed(
     result = evaluate_sensor(instance, resources)
 
     assert sorted(instance.get_dynamic_partitions(shard_partitions.name)) == sorted(expected)
-    # No student model exists yet, so the sensor asks for ingestion only.
+    # No student model exists yet, so the sensor requests ingestion only.
     assert {request.job_name for request in result.run_requests} == {"ingest_shards"}
     assert sorted(request.partition_key for request in result.run_requests) == sorted(expected)
     for request in result.run_requests:
@@ -66,7 +66,7 @@ def test_sensor_registers_new_shards_and_its_runs_succeed(
     assert set(document_shards(resources)) == set(expected)
 
 
-def test_sensor_skips_known_shards_and_registers_a_dropped_one(
+def test_sensor_registers_dropped_shard(
     instance: dg.DagsterInstance, resources: dict, corpus_root: Path
 ) -> None:
     evaluate_sensor(instance, resources)
@@ -81,7 +81,7 @@ def test_sensor_skips_known_shards_and_registers_a_dropped_one(
     assert document_shards(resources)["later/e.jsonl"] == 12
 
 
-def test_sensor_skips_a_shard_whose_name_cannot_be_a_partition_key(
+def test_sensor_skips_invalid_shard_name(
     instance: dg.DagsterInstance, resources: dict, corpus_root: Path
 ) -> None:
     write_shard(corpus_root / "bad,name.jsonl", good_records("x", 3))
@@ -129,7 +129,7 @@ def test_gpu_and_duckdb_writer_pools_hold_one_step(tmp_path: Path, monkeypatch: 
 def test_sensor_and_ingestion_read_an_fsspec_url(
     instance: dg.DagsterInstance, resources: dict, tmp_path: Path
 ) -> None:
-    # fsspec's in-memory filesystem stands in for object storage (no bucket is reachable
+    # fsspec's in-memory filesystem replaces object storage (no bucket is reachable
     # here); the sensor and the reader use the same UPath calls for s3:// or gs:// roots.
     import fsspec
 

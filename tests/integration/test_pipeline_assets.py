@@ -291,7 +291,7 @@ def test_proxy_streams_cover_every_domain_within_budget(pipeline: dict) -> None:
     assert streams.vocab_size == 512
     for cluster_id, stream in streams.domains.items():
         # Documents are added until the running count reaches the budget, so a domain
-        # overshoots by less than its last document, or holds all its tokens when it has
+        # overshoots by less than its last document, or contains all its tokens when it has
         # fewer than the budget. Each document is followed by one separator.
         tokens = stream.size - int((stream == SEPARATOR_ID).sum())
         assert min(PROXY_TOKENS, corpus_tokens[cluster_id]) <= tokens < PROXY_TOKENS + 2000, cluster_id
@@ -387,7 +387,7 @@ def test_assignment_refuses_a_student_from_another_storage_root(pipeline: dict, 
     assert not list((tmp_path / "other").rglob("assignments/shard=*/*.parquet"))
 
 
-def test_sensor_labels_a_dropped_shard_once_a_student_exists(pipeline: dict, tmp_path: Path) -> None:
+def test_sensor_assigns_dropped_shard(pipeline: dict, tmp_path: Path) -> None:
     # Kept last in the module: it adds a seventh shard to the shared warehouse.
     dropped_root = tmp_path / "dropped"
     (dropped_root / "new").mkdir(parents=True)

@@ -29,7 +29,9 @@ def test_settings_override_preset_fields(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_gpu_preset_is_larger_than_cpu_preset() -> None:
     cpu, gpu = PRESETS["cpu"], PRESETS["gpu"]
-    assert gpu.d_model > cpu.d_model and gpu.seq_len > cpu.seq_len and gpu.steps > cpu.steps
+    assert gpu.d_model > cpu.d_model
+    assert gpu.seq_len > cpu.seq_len
+    assert gpu.steps > cpu.steps
 
 
 def test_inconsistent_width_and_heads_name_both_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ import pytest
 from gem_dagster.mixing.streams import OTHER_ID, SEPARATOR_ID, TokenStreams, build_token_streams
 
 
-def test_streams_keep_the_most_frequent_tokens_and_separate_documents() -> None:
+def test_streams_keep_frequent_tokens() -> None:
     documents = [(3, [7, 7, 7, 9]), (3, [7, 5]), (1, [9, 9, 42])]
 
     streams = build_token_streams(documents, vocabulary_size=4)
