@@ -124,6 +124,8 @@ class EMRun:
 
         # N x K float64 buffers that every E-step reuses, by name.
         self._buffers: dict[str, torch.Tensor] = {}
+        # The data in float64 for the resultant sums, made once if the memory plan allows.
+        self._rows64 = data.double() if plan.cache_float64_rows else None
 
         self.trace: list[float] = []
         self.steps: list[str] = []
@@ -164,6 +166,7 @@ class EMRun:
             self.plan.chunk_rows,
             cache,
             self._matrix_buffer("logits") if cache else None,
+            self._rows64,
         )
         if self.config.e_step == "dual":
             return self._dual_e_step(source, keep_responsibilities, find_worst_row)

@@ -84,19 +84,23 @@ class MemoryPlan:
         E-step then evaluates its objective with one matrix-vector product per trial point.
     keep_responsibilities : bool
         Whether the final N x K responsibilities (float64) are kept on the fitted estimator.
+    cache_float64_rows : bool
+        Whether a float64 copy of the N x d data also fits next to both N x K matrices. The
+        resultant sums then read it instead of converting each block of rows again.
     """
 
     chunk_rows: int
     cache_logits: bool
     cache_exponentials: bool
     keep_responsibilities: bool
+    cache_float64_rows: bool = False
 
 
 def plan_memory(n_samples: int, n_features: int, n_clusters: int, budget_mb: float) -> MemoryPlan:
     """Split ``budget_mb`` between cached N x K matrices and per-chunk temporaries.
 
-    Half of the budget may contain the N x K float64 logits and, if both fit, their
-    exponentials. The other half bounds the chunk temporaries, which are a float64 copy of
+    Half of the budget may contain the N x K float64 logits, then their exponentials, then a
+    float64 copy of the data, each only if it fits with the ones before. The other half bounds the chunk temporaries, which are a float64 copy of
     the chunk's rows for the resultant sums and about five float64 rows of K values per row
     (logits, log-responsibilities, responsibilities, scratch). The data matrix itself and the
     K x d parameters are outside the budget.
@@ -107,11 +111,13 @@ def plan_memory(n_samples: int, n_features: int, n_clusters: int, budget_mb: flo
     row_bytes = 8 * n_features + 5 * 8 * n_clusters
     chunk_rows = int(max(1, min(n_samples, half // row_bytes)))
     fits = matrix_bytes <= half
+    both_fit = 2 * matrix_bytes <= half
     return MemoryPlan(
         chunk_rows=chunk_rows,
         cache_logits=fits,
-        cache_exponentials=2 * matrix_bytes <= half,
+        cache_exponentials=both_fit,
         keep_responsibilities=fits,
+        cache_float64_rows=both_fit and 2 * matrix_bytes + 8 * n_samples * n_features <= half,
     )
 
 

@@ -1,9 +1,11 @@
 """Logits of a vMF mixture and the statistics that its responsibilities feed to the M-step.
 
 The logit of row i and component k is ``L_ik = b_k + kappa_k mu_k . x_i``, where the bias
-``b_k`` is the log prior plus the log normaliser ``log C_d(kappa_k)``. The cosines come from a
-float32 matrix product, and everything after it (logits, log-sum-exp, sums over rows) is
-float64.
+``b_k`` is the log prior plus the log normaliser ``log C_d(kappa_k)``. The products
+``x_i . (kappa_k mu_k)`` come from one float32 matrix product, and everything after it
+(logits, log-sum-exp, sums over rows) is float64. Scaling mu_k by kappa_k before the product
+keeps the same absolute error, kappa_k times float32 rounding, as scaling the cosines after it,
+and saves two passes over the N x K result.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class LogitSource:
     cache_out : torch.Tensor of shape (N, K), float64, optional
         Preallocated storage for the cached matrix, so that an EM loop can reuse one buffer.
         Used only when ``cache`` is true.
+    rows64 : torch.Tensor of shape (N, d), float64, optional
+        The rows of ``X`` in float64, for the resultant sums, if the caller keeps them.
     """
 
     def __init__(
@@ -48,13 +52,15 @@ class LogitSource:
         chunk_rows: int,
         cache: bool,
         cache_out: torch.Tensor | None = None,
+        rows64: torch.Tensor | None = None,
     ) -> None:
         self.X = X
+        self.rows64 = rows64
         self.n_samples = X.shape[0]
         self.n_clusters = directions.shape[0]
         self.bounds = chunk_bounds(self.n_samples, chunk_rows)
-        self._directions32 = directions.to(torch.float32).T.contiguous()
-        self._concentrations = concentrations.to(torch.float64)
+        scaled_directions = directions.to(torch.float64) * concentrations.to(torch.float64)[:, None]
+        self._scaled_directions32 = scaled_directions.to(torch.float32).T.contiguous()
         self._bias = bias.to(torch.float64)
 
         self._cache = None
@@ -69,12 +75,10 @@ class LogitSource:
             self._cache = cache_out
 
     def _compute(self, start: int, stop: int, out: torch.Tensor | None = None) -> torch.Tensor:
-        cosines = self.X[start:stop] @ self._directions32
+        products = self.X[start:stop] @ self._scaled_directions32
         if out is None:
-            out = cosines.double()
-        else:
-            out.copy_(cosines)
-        return out.mul_(self._concentrations).add_(self._bias)
+            return products.double().add_(self._bias)
+        return torch.add(products, self._bias, out=out)
 
     @property
     def cached(self) -> bool:
@@ -92,14 +96,25 @@ class LogitSource:
         offset = stride // 2
         if self._cache is not None:
             return self._cache[offset::stride].contiguous()
-        cosines = self.X[offset::stride] @ self._directions32
-        return cosines.double().mul_(self._concentrations).add_(self._bias)
+        products = self.X[offset::stride] @ self._scaled_directions32
+        return products.double().add_(self._bias)
 
     def full(self) -> torch.Tensor:
         """Return the whole (N, K) float64 logit matrix, from the cache when there is one."""
         if self._cache is not None:
             return self._cache
         return torch.cat([self._compute(start, stop) for start, stop in self.bounds])
+
+
+# Responsibilities at or below this are set to 0 before they are summed. float64 subnormals
+# (below 2.2e-308) made one block's resultant product 140 times slower (torch 2.13, 2 CPU
+# cores), and values this small change no sum that contains a responsibility of a row.
+SUBNORMAL_FLOOR = 1e-300
+
+
+def flush_subnormal_responsibilities(gamma: torch.Tensor) -> torch.Tensor:
+    """Set the entries of ``gamma`` at or below ``SUBNORMAL_FLOOR`` to 0, in place."""
+    return torch.nn.functional.threshold_(gamma, SUBNORMAL_FLOOR, 0.0)
 
 
 @dataclass
@@ -173,10 +188,12 @@ class StatisticsSums:
         self.find_worst_row = find_worst_row
         self._worst_value = torch.tensor(float("inf"), dtype=torch.float64, device=device)
         self._worst_row = torch.tensor(-1, dtype=torch.int64, device=device)
-        # float64 copy of one block of rows, reused for every block.
-        self._rows64 = torch.empty(
-            min(self.block_rows, n_samples), n_features, dtype=torch.float64, device=device
-        )
+        # float64 copy of one block of rows, reused for every block, unless the source has all.
+        self._rows64 = None
+        if source.rows64 is None:
+            self._rows64 = torch.empty(
+                min(self.block_rows, n_samples), n_features, dtype=torch.float64, device=device
+            )
 
     def blocks(self) -> Iterator[tuple[int, int, torch.Tensor]]:
         """Yield ``(start, stop, logits)`` for blocks of at most ``block_rows`` rows."""
@@ -192,8 +209,11 @@ class StatisticsSums:
         """Add the responsibilities ``gamma``, hard labels and ``logits`` of rows
         ``start:stop``."""
         self.mass_sum += gamma.sum(dim=0)
-        rows = self._rows64[: stop - start]
-        rows.copy_(self.source.X[start:stop])
+        if self._rows64 is None:
+            rows = self.source.rows64[start:stop]
+        else:
+            rows = self._rows64[: stop - start]
+            rows.copy_(self.source.X[start:stop])
         self.resultants.addmm_(gamma.T, rows)
         self.labels[start:stop] = labels
 
@@ -244,7 +264,7 @@ def accumulate_statistics(
     sums = StatisticsSums(source, keep_responsibilities, find_worst_row)
     for start, stop, logits in sums.blocks():
         log_gamma = log_responsibilities(start, stop, logits)
-        gamma = log_gamma.exp()
+        gamma = flush_subnormal_responsibilities(log_gamma.exp())
         # 0 log 0 = 0, also where log_gamma is -inf (a component with prior weight 0).
         sums.entropy_sum -= torch.where(gamma > 0, gamma * log_gamma, 0.0).sum()
         sums.add(start, stop, gamma, torch.argmax(log_gamma, dim=1), logits)

@@ -297,3 +297,42 @@ def test_newton_steps_few_after_first_iterations(monkeypatch, presolve_rows):
     later = solutions[5:]
     assert max(solution.n_iter for solution in later) <= 8
     assert max(solution.n_evaluations for solution in later) <= 10
+
+
+def test_decided_rows_leave_dual_value_and_gradient_exact(fixed_problem):
+    # kappa x 30 gives logit gaps from a few nats to hundreds, so the rebase at nu = 0 finds
+    # both decided and active rows.
+    source = make_peaked_source(fixed_problem, 30.0)
+    logits = source.full()
+    balance = 1e3
+    evaluator = estep._CachedExponentials(logits, balance, None)
+    evaluator.start(torch.zeros(N_CLUSTERS, dtype=torch.float64))
+    assert 0.0 < evaluator.active_fraction < 1.0
+
+    # Points whose offsets from the base span up to the smallest spread limit.
+    for scale in (0.0, 1.0, 5.0, 9.0):
+        nu = scale * torch.tensor([1.0, -1.0, 0.5, 0.0, -0.5], dtype=torch.float64)
+        point = evaluator.moments(evaluator.evaluate(nu), with_outer=False)
+
+        shifted = logits - nu
+        direct_mean_lse = float(torch.logsumexp(shifted, dim=1).mean())
+        direct_mass = torch.softmax(shifted, dim=1).mean(dim=0)
+        assert point.mean_log_sum_exp == pytest.approx(direct_mean_lse, rel=1e-14)
+        torch.testing.assert_close(point.mean_probabilities, direct_mass, rtol=0, atol=1e-14)
+
+
+def test_subnormal_responsibilities_are_flushed_without_changing_sums(fixed_problem):
+    source = make_source(fixed_problem)
+    # Log-responsibilities of -720 are float64 subnormals once exponentiated.
+    log_gamma = torch.log_softmax(source.full(), dim=1)
+    log_gamma[:, 1:] = torch.minimum(log_gamma[:, 1:], torch.tensor(-720.0, dtype=torch.float64))
+    log_gamma = torch.log_softmax(log_gamma, dim=1)
+    gamma = log_gamma.exp()
+    assert bool(((gamma > 0) & (gamma < 2.3e-308)).any())
+
+    statistics = accumulate_statistics(source, lambda start, stop, _: log_gamma[start:stop], True)
+
+    assert float(statistics.responsibilities[:, 1:].max()) == 0.0
+    reference = gamma.T @ source.X.double()
+    torch.testing.assert_close(statistics.resultants, reference, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(statistics.mass, gamma.mean(dim=0), rtol=0, atol=1e-15)

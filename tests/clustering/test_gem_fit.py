@@ -19,6 +19,7 @@ from gem_dagster.clustering import (
     bessel_ratio_inverse,
     normalized_mutual_info,
 )
+from gem_dagster.clustering._runtime import plan_memory
 
 
 def matched_cosines(estimated: np.ndarray, true: np.ndarray) -> np.ndarray:
@@ -101,6 +102,26 @@ def test_chunked_fit_equals_unchunked(narrow_cone):
     np.testing.assert_allclose(chunked.objective_trace_, whole.objective_trace_, rtol=1e-7)
     np.testing.assert_allclose(chunked.mean_directions_, whole.mean_directions_, atol=1e-6)
     np.testing.assert_allclose(chunked.concentrations_, whole.concentrations_, rtol=1e-5)
+
+
+def test_float64_copy_of_rows_changes_no_result(narrow_cone):
+    n_samples, n_features = narrow_cone.X.shape
+    k = narrow_cone.n_clusters
+    # 64 MiB holds the float64 rows next to both 1,500 x 8 matrices, 0.6 MiB only the matrices.
+    assert plan_memory(n_samples, n_features, k, 64).cache_float64_rows
+    matrices_only = plan_memory(n_samples, n_features, k, 0.6)
+    assert matrices_only.cache_exponentials and not matrices_only.cache_float64_rows
+
+    options = dict(n_clusters=k, balance=500.0, random_state=4)
+    with_copy = GEM(memory_budget_mb=64, **options).fit(narrow_cone.X)
+    without_copy = GEM(memory_budget_mb=0.6, **options).fit(narrow_cone.X)
+
+    assert without_copy.n_iter_ == with_copy.n_iter_
+    np.testing.assert_array_equal(without_copy.labels_, with_copy.labels_)
+    # The smaller budget also computes the logits in smaller chunks, whose float32 products
+    # round differently, as in test_chunked_fit_equals_unchunked.
+    np.testing.assert_allclose(without_copy.objective_trace_, with_copy.objective_trace_, rtol=1e-7)
+    np.testing.assert_allclose(without_copy.mean_directions_, with_copy.mean_directions_, atol=1e-6)
 
 
 def test_mm_and_dual_fits_agree(vmf_mixture):
