@@ -4,8 +4,8 @@ Part 1 fits every method on real all-MiniLM-L6-v2 embeddings of the bundled samp
 balance and agreement with the human labels (source, and source plus the source's own label).
 Part 2 times iterations of faiss spherical k-means and a GEM fit to convergence at N = 200k,
 d = 384, K = 64 on synthetic anisotropic (narrow-cone) data of that shape, because no corpus
-that large can be embedded on a CPU here. The float32 matrix-product rate of the machine is printed as the
-physical reference.
+that large can be embedded on a CPU here. The float32 matrix-product rate of the machine is
+printed as the physical reference.
 
     .venv/bin/python benchmarks/clustering.py              # both parts
     .venv/bin/python benchmarks/clustering.py --skip-large # part 1 only

@@ -299,7 +299,7 @@ def test_newton_steps_few_after_first_iterations(monkeypatch, presolve_rows):
     assert max(solution.n_evaluations for solution in later) <= 10
 
 
-def test_decided_rows_leave_dual_value_and_gradient_exact(fixed_problem):
+def test_decided_rows_keep_dual_exact(fixed_problem):
     # kappa x 30 gives logit gaps from a few nats to hundreds, so the rebase at nu = 0 finds
     # both decided and active rows.
     source = make_peaked_source(fixed_problem, 30.0)
@@ -321,7 +321,7 @@ def test_decided_rows_leave_dual_value_and_gradient_exact(fixed_problem):
         torch.testing.assert_close(point.mean_probabilities, direct_mass, rtol=0, atol=1e-14)
 
 
-def test_subnormal_responsibilities_are_flushed_without_changing_sums(fixed_problem):
+def test_subnormal_responsibilities_flushed(fixed_problem):
     source = make_source(fixed_problem)
     # Log-responsibilities of -720 are float64 subnormals once exponentiated.
     log_gamma = torch.log_softmax(source.full(), dim=1)

@@ -104,10 +104,10 @@ def test_chunked_fit_equals_unchunked(narrow_cone):
     np.testing.assert_allclose(chunked.concentrations_, whole.concentrations_, rtol=1e-5)
 
 
-def test_float64_copy_of_rows_changes_no_result(narrow_cone):
+def test_float64_rows_change_nothing(narrow_cone):
     n_samples, n_features = narrow_cone.X.shape
     k = narrow_cone.n_clusters
-    # 64 MiB holds the float64 rows next to both 1,500 x 8 matrices, 0.6 MiB only the matrices.
+    # The float64 rows fit next to both 1,500 x 8 matrices in 64 MiB, not in 0.6 MiB.
     assert plan_memory(n_samples, n_features, k, 64).cache_float64_rows
     matrices_only = plan_memory(n_samples, n_features, k, 0.6)
     assert matrices_only.cache_exponentials and not matrices_only.cache_float64_rows
