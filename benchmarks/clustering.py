@@ -9,6 +9,7 @@ printed as the physical reference.
 
     .venv/bin/python benchmarks/clustering.py              # both parts
     .venv/bin/python benchmarks/clustering.py --skip-large # part 1 only
+    .venv/bin/python benchmarks/clustering.py --skip-quality # part 2 only
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def main() -> None:
     parser.add_argument("--lambdas", type=float, nargs="*", default=[0.0, 50.0, 500.0, 5000.0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-large", action="store_true", help="skip the N = 200k timing part")
+    parser.add_argument("--skip-quality", action="store_true", help="skip the sample quality part")
     parser.add_argument("--large-n", type=int, default=200_000)
     parser.add_argument("--large-k", type=int, default=64)
     parser.add_argument("--large-iterations", type=int, default=10)
@@ -171,8 +173,9 @@ def main() -> None:
     print(f"machine: {machine_line()}")
     print(f"float32 matrix product: {matmul_gflops():.1f} GFLOP/s (torch.mm, 2048 x 2048)")
 
-    print(f"\n## Quality on the bundled sample (K = {arguments.k}, seed {arguments.seed})\n")
-    print_table(quality_rows(arguments.k, arguments.seed, arguments.lambdas))
+    if not arguments.skip_quality:
+        print(f"\n## Quality on the bundled sample (K = {arguments.k}, seed {arguments.seed})\n")
+        print_table(quality_rows(arguments.k, arguments.seed, arguments.lambdas))
 
     if not arguments.skip_large:
         print(f"\n## Time per iteration, N = {arguments.large_n:,}, d = 384, K = {arguments.large_k}\n")
