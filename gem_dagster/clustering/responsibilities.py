@@ -175,7 +175,10 @@ class StatisticsSums:
         n_clusters = source.n_clusters
 
         self.source = source
-        self.block_rows = block_rows_for(max(n_clusters, n_features))
+        # Without a float64 copy of the data, each block's rows are converted into scratch of
+        # block_rows x d, so d also bounds the block.
+        row_elements = n_clusters if source.rows64 is not None else max(n_clusters, n_features)
+        self.block_rows = block_rows_for(row_elements)
         self.mass_sum = torch.zeros(n_clusters, dtype=torch.float64, device=device)
         self.resultants = torch.zeros(n_clusters, n_features, dtype=torch.float64, device=device)
         self.entropy_sum = torch.zeros((), dtype=torch.float64, device=device)
