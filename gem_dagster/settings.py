@@ -3,18 +3,21 @@
 Every field can be overridden by an environment variable with the prefix ``GEM_`` (for
 example ``GEM_CORPUS_ROOT=/data/shards`` or ``GEM_N_CLUSTERS=32``). Settings are validated
 when the code location loads, so a bad value fails before any run starts, with the name of
-the setting and the values it accepts.
+the variable and the values it accepts. A ``GEM_`` variable whose name is close to a setting's
+but matches none, such as ``GEM_N_CLUSTER``, gets a warning, because it would be ignored.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from upath import UPath
 
@@ -300,7 +303,69 @@ class GemSettings(BaseSettings):
         return location
 
 
+# A GEM_ variable that matches no setting gets a warning when its name is at least this similar
+# to a setting's variable (difflib ratio). GEM_N_CLUSTER scores 0.96 against GEM_N_CLUSTERS,
+# while the deployment's own GEM_CORPUS_DIR and GEM_UI_PORT score at most 0.83 and 0.61.
+MISSPELLING_SIMILARITY = 0.85
+
+
+class SettingsError(ValueError):
+    """Invalid settings, described one per line with the variable that sets each."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Return one line per invalid setting, naming its GEM_ variable and, when the value came
+    from the environment, that value."""
+    lines = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        if not problem["loc"]:
+            # Checks across settings name their variables in the message itself.
+            lines.append(f"invalid settings: {message}")
+            continue
+
+        variable = f"GEM_{str(problem['loc'][0]).upper()}"
+        if variable in os.environ:
+            lines.append(f"invalid setting {variable}={os.environ[variable]!r}: {message}")
+        else:
+            lines.append(f"invalid setting {variable}: {message}")
+    return "\n".join(lines)
+
+
+def misspelt_variables(environment: dict[str, str], settings: GemSettings) -> dict[str, str]:
+    """Return ``{variable: closest setting variable}`` for the GEM_ variables of
+    ``environment`` that match no setting but look like a misspelling of one."""
+    known = {f"GEM_{name.upper()}" for name in GemSettings.model_fields}
+    # The namer's key lives in a variable that the settings name, not in a setting.
+    known.add(settings.namer_api_key_env)
+
+    suspects = {}
+    for variable in sorted(environment):
+        if not variable.startswith("GEM_") or variable in known:
+            continue
+        closest = difflib.get_close_matches(variable, known, n=1, cutoff=MISSPELLING_SIMILARITY)
+        if closest:
+            suspects[variable] = closest[0]
+    return suspects
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> GemSettings:
-    """Return the process-wide settings read from the environment."""
-    return GemSettings()
+    """Return the process-wide settings read from the environment.
+
+    Raises
+    ------
+    SettingsError
+        If a setting is invalid, with one line per setting that names its variable.
+    """
+    try:
+        settings = GemSettings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from error
+
+    for variable, closest in misspelt_variables(dict(os.environ), settings).items():
+        warnings.warn(
+            f"{variable} is not a gem_dagster setting and is ignored: did you mean {closest}?",
+            stacklevel=2,
+        )
+    return settings

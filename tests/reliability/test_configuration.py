@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from gem_dagster.settings import GemSettings
+from gem_dagster.settings import GemSettings, SettingsError, get_settings
 
 from .conftest import child_environment
 
@@ -95,7 +97,7 @@ def test_valid_edge_values_load(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("GEM_N_CLUSTERS", "1", "n_clusters\n  Input should be greater than or equal to 2"),
+        ("GEM_N_CLUSTERS", "1", "invalid setting GEM_N_CLUSTERS='1': Input should be greater than or equal to 2"),
         ("GEM_CORPUS_ROOT", "/no/such/corpus", "corpus root /no/such/corpus does not exist"),
         ("GEM_METADATA_FIELDS", "source", "GEM_METADATA_FIELDS must be a JSON list"),
     ],
@@ -116,5 +118,62 @@ def test_definitions_fail_to_load(tmp_path: Path, variable: str, value: str, exp
 
     output = completed.stdout + completed.stderr
     assert completed.returncode == 1, output[-2000:]
-    assert "ValidationError: 1 validation error for GemSettings" in output
+    assert "SettingsError: invalid setting" in output
     assert expected in output
+
+
+@pytest.fixture
+def fresh_settings() -> Iterator[None]:
+    """Make get_settings read the environment again, before and after the test."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_settings")
+def test_error_names_variable_and_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEM_N_CLUSTERS", "1")
+    monkeypatch.setenv("GEM_DEVICE", "tpu")
+
+    with pytest.raises(SettingsError) as raised:
+        get_settings()
+
+    lines = str(raised.value).splitlines()
+    assert "invalid setting GEM_N_CLUSTERS='1': Input should be greater than or equal to 2" in lines
+    assert any(line.startswith("invalid setting GEM_DEVICE='tpu': invalid device") for line in lines)
+    assert len(lines) == 2
+
+
+@pytest.mark.usefixtures("fresh_settings")
+def test_cross_setting_error_names_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEM_N_CLUSTERS", "50")
+    monkeypatch.setenv("GEM_SEED_SAMPLE_DOCUMENTS", "10")
+
+    with pytest.raises(SettingsError) as raised:
+        get_settings()
+
+    message = str(raised.value)
+    assert message.startswith("invalid settings: GEM_SEED_SAMPLE_DOCUMENTS=10 is smaller than")
+    assert "GEM_N_CLUSTERS=50" in message
+
+
+@pytest.mark.usefixtures("fresh_settings")
+def test_misspelt_variable_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEM_N_CLUSTER", "32")
+
+    with pytest.warns(UserWarning, match="GEM_N_CLUSTER is not a gem_dagster setting") as caught:
+        settings = get_settings()
+
+    assert "did you mean GEM_N_CLUSTERS?" in str(caught[0].message)
+    assert settings.n_clusters == GemSettings.model_fields["n_clusters"].default
+
+
+@pytest.mark.usefixtures("fresh_settings")
+def test_deployment_variables_do_not_warn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Variables of the Compose file, the benchmarks, the tests and the namer's key.
+    for variable in ("GEM_CORPUS_DIR", "GEM_UI_PORT", "GEM_EVAL_CORPORA", "GEM_NAMER_API_KEY"):
+        monkeypatch.setenv(variable, "x")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        get_settings()
