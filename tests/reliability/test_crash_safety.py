@@ -225,6 +225,8 @@ def test_killed_first_write_publishes_nothing(deployment: Deployment, uninterrup
     rerun(deployment)
 
     assert published_outcome(layout) == uninterrupted
+    # The re-run's publish deleted the killed writer's file, which no process held any more.
+    assert temporary_files(layout.documents_file(SHARD).parent) == []
     assert SHARD in deployment.materialised_partitions()
     in_view = query(
         deployment.warehouse,

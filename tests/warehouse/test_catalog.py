@@ -25,6 +25,36 @@ def test_failed_write_leaves_previous_file(tmp_path: Path) -> None:
     assert [path.name for path in tmp_path.iterdir()] == ["part-0.parquet"]
 
 
+def test_publish_removes_abandoned_temporaries(tmp_path: Path) -> None:
+    # Files that killed writers of this target and of another one left behind, unlocked.
+    abandoned = tmp_path / ".part-0.parquet.0123abcd.tmp"
+    abandoned.write_bytes(b"partial")
+    other_target = tmp_path / ".part-1.parquet.0123abcd.tmp"
+    other_target.write_bytes(b"partial")
+
+    write_table_atomically(tmp_path / "part-0.parquet", pa.table({"x": [1]}))
+
+    assert not abandoned.exists()
+    assert other_target.exists()
+    assert pq.read_table(tmp_path / "part-0.parquet")["x"].to_pylist() == [1]
+
+
+def test_publish_keeps_live_writers_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "part-0.parquet"
+    schema = pa.schema([("x", pa.int64())])
+
+    with AtomicParquetWriter(target, schema) as slow_writer:
+        slow_writer.write(pa.table({"x": [1]}))
+        write_table_atomically(target, pa.table({"x": [2]}))
+
+        # The slow writer holds the lock on its temporary file, so the publish left it alone.
+        assert len(list(tmp_path.glob(".part-0.parquet.*.tmp"))) == 1
+        assert pq.read_table(target)["x"].to_pylist() == [2]
+
+    assert pq.read_table(target)["x"].to_pylist() == [1]
+    assert [path.name for path in tmp_path.iterdir()] == ["part-0.parquet"]
+
+
 def test_views_are_empty_before_any_shard(tmp_path: Path) -> None:
     catalog = Catalog(StorageLayout(tmp_path))
 
