@@ -100,9 +100,10 @@ def plan_memory(n_samples: int, n_features: int, n_clusters: int, budget_mb: flo
     """Split ``budget_mb`` between cached N x K matrices and per-chunk temporaries.
 
     Half of the budget may contain the N x K float64 logits, then their exponentials, then a
-    float64 copy of the data, each only if it fits with the ones before. The other half bounds the chunk temporaries, which are a float64 copy of
-    the chunk's rows for the resultant sums and about five float64 rows of K values per row
-    (logits, log-responsibilities, responsibilities, scratch). The data matrix itself and the
+    float64 copy of the data, each only if it fits with the ones before. The other half bounds
+    the chunk temporaries, which are a float64 copy of the chunk's rows for the resultant sums
+    and about five float64 rows of K values per row (logits, log-responsibilities,
+    responsibilities, scratch). The data matrix itself and the
     K x d parameters are outside the budget.
     """
     budget_bytes = budget_mb * _BYTES_PER_MB

@@ -39,8 +39,8 @@ _EXPONENT_FLOOR = 700.0
 # each rebase between _MIN_SPREAD and _MAX_SPREAD. A row is decided at that rebase when all its
 # entries but the largest are at most exp(-S - _DECIDED_MARGIN). Within the spread, such an
 # entry stays below exp(-_DECIDED_MARGIN) = exp(-40) relative to the row's largest term, so the
-# K - 1 of them change the row's log-sum-exp and softmax by less than 3e-16, and D's gradient,
-# in units of cluster mass, by as little. Every row also keeps a term of at least
+# K - 1 of them change the row's log-sum-exp and softmax by less than K exp(-40) (3e-16 at
+# K = 64), and D's gradient, in units of cluster mass, by as little. Every row also keeps a term of at least
 # exp(-_MAX_SPREAD), so the floor above changes no sum.
 _DECIDED_MARGIN = 40.0
 # The active rows are copied out of the cache only when they are at most this share of all rows.
@@ -164,7 +164,7 @@ class _CachedExponentials:
     Each rebase fixes a spread S for the offsets ``delta``. Most rows of a fitted mixture are
     then decided: one E_ik is 1 and every other one is at most exp(-S - _DECIDED_MARGIN). While
     ``delta`` spans at most S, such a row's log-sum-exp is ``c_i - delta_top`` and its softmax
-    the unit vector of its top cluster, both exact to about 3e-16 (see ``_DECIDED_MARGIN``).
+    the unit vector of its top cluster, both exact to K exp(-40) (see ``_DECIDED_MARGIN``).
     D, its gradient and the Hessian then need only the other rows, the active set, which is
     copied out of the cache at each rebase. When a step would take the offsets beyond S, the
     evaluator moves the base to the current nu (one exponential pass over all rows), with S
@@ -192,7 +192,6 @@ class _CachedExponentials:
         self._active: torch.Tensor | None = None
         self._decided_counts: torch.Tensor | None = None
         self.n_evaluations = 0
-        self.n_rebases = 0
 
     def _rebase(self, nu: torch.Tensor, spread_limit: float = _MIN_SPREAD) -> _DualPoint:
         """Rebuild the cache and the active set around ``nu`` for offsets that span at most
@@ -228,7 +227,6 @@ class _CachedExponentials:
             self._decided_counts = torch.bincount(decided_top, minlength=n_clusters).to(
                 torch.float64
             )
-        self.n_rebases += 1
 
         weights = torch.ones_like(nu)
         return self._point(nu, weights, self._active.sum(dim=1), 0.0, torch.zeros_like(nu))
